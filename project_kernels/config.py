@@ -1,0 +1,56 @@
+"""The traitlets configuration shared by the provisioner, the spec manager and the CLI.
+
+Set in ``jupyter_server_config.py`` as ``c.ProjectKernels.<trait> = ...``; the
+command line reads the same files, so it reports what the server would do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from traitlets import Enum, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .discovery import DEFAULT_NAMES
+from .resolver import OnUnusable, Settings
+
+
+class ProjectKernels(LoggingConfigurable):  # type: ignore[misc]
+    """Where project-kernels looks for environments and what it does when one cannot run."""
+
+    environment_names = List(
+        Unicode(),
+        default_value=list(DEFAULT_NAMES),
+        help="""Directory names that hold a project's environment, looked for in the
+        notebook's directory and each directory above it; earlier names win at one level.""",
+    ).tag(config=True)
+
+    stop_directory = Unicode(
+        "",
+        help="""The highest directory the walk visits when not running inside a Jupyter
+        server (whose root directory is always the limit). Empty: the user's home for
+        notebooks inside it, else the file system's root.""",
+    ).tag(config=True)
+
+    on_unusable = Enum(
+        [mode.value for mode in OnUnusable],
+        default_value=OnUnusable.FALLBACK.value,
+        help="""When the nearest environment cannot run a kernel: 'fallback' starts a kernel
+        from the server's Python that explains the problem in the notebook and still runs
+        '!' shell commands; 'error' fails the start with the same explanation; 'warn' runs
+        the server's Python with a warning in the log.""",
+    ).tag(config=True)
+
+    def settings(self) -> Settings:
+        """The resolver's view of this configuration."""
+        return Settings(
+            environment_names=tuple(self.environment_names),
+            stop_directory=Path(self.stop_directory).expanduser() if self.stop_directory else None,
+            on_unusable=OnUnusable(self.on_unusable),
+        )
+
+
+def settings_for(parent: Any) -> Settings:
+    """The settings seen from a configurable ``parent`` (a provisioner, an application)."""
+    return ProjectKernels(parent=parent).settings()

@@ -1,0 +1,209 @@
+"""Find the environment nearest to a notebook by walking up its directories.
+
+The walk starts at the notebook's directory and stops at a boundary (the
+server's root, a configured stop directory, the user's home, or ``/``). At each
+level, *locators* propose candidates in order of precedence; the first
+candidate that really is an environment wins, and everything else seen is kept
+so that ``project-kernels doctor`` can say why it was skipped.
+
+Each level costs one ``lstat`` per candidate name when nothing is there: no
+directory listings, no subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .environments import Environment, NotAnEnvironment, inspect_venv
+
+DEFAULT_NAMES: tuple[str, ...] = (".venv", "venv")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Something at one level of the walk that might be an environment.
+
+    Exactly one of ``environment`` and ``skipped`` is set: the environment found
+    there (possibly with problems), or why the path is not an environment.
+    """
+
+    path: Path
+    environment: Environment | None = None
+    skipped: str | None = None
+
+
+#: Proposes the candidates in one directory, best first.
+Locator = Callable[[Path], Iterable[Candidate]]
+
+
+@dataclass(frozen=True)
+class Walk:
+    """Everything one walk saw, nearest directory first."""
+
+    start: Path
+    boundary: Path
+    visited: tuple[Path, ...]
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def environment(self) -> Environment | None:
+        """The chosen environment: the first candidate that is one, usable or not."""
+        for candidate in self.candidates:
+            if candidate.environment is not None:
+                return candidate.environment
+        return None
+
+
+def named_directories(names: Sequence[str] = DEFAULT_NAMES) -> Locator:
+    """A locator for venv-style environments called one of ``names`` (in that order)."""
+
+    def locate(directory: Path) -> Iterator[Candidate]:
+        for name in names:
+            path = directory / name
+            if not os.path.lexists(path):
+                continue
+            try:
+                environment = inspect_venv(path)
+            except NotAnEnvironment as skipped:
+                yield Candidate(path, skipped=str(skipped))
+            else:
+                reason = f"nearest directory named {name!r} above the notebook"
+                yield Candidate(path, environment=_with_reason(environment, reason))
+
+    return locate
+
+
+def _with_reason(environment: Environment, reason: str) -> Environment:
+    return replace(environment, reason=environment.reason or reason)
+
+
+def levels(start: Path, boundary: Path) -> Iterator[Path]:
+    """``start`` and each parent up to and including ``boundary``.
+
+    ``start`` must lie under ``boundary`` (see :func:`choose_start`).
+    """
+    current = start
+    while True:
+        yield current
+        if current == boundary or current.parent == current:
+            return
+        current = current.parent
+
+
+def walk_up(start: Path, boundary: Path, locators: Sequence[Locator]) -> Walk:
+    """Walk from ``start`` up to ``boundary``, stopping at the first environment found."""
+    visited: list[Path] = []
+    candidates: list[Candidate] = []
+    for directory in levels(start, boundary):
+        visited.append(directory)
+        for locate in locators:
+            for candidate in locate(directory):
+                candidates.append(candidate)
+                if candidate.environment is not None:
+                    return Walk(start, boundary, tuple(visited), tuple(candidates))
+    return Walk(start, boundary, tuple(visited), tuple(candidates))
+
+
+def is_within(path: Path, directory: Path) -> bool:
+    """Whether ``path`` is ``directory`` or below it, comparing normalised paths."""
+    return path == directory or directory in path.parents
+
+
+def normalize(path: str | os.PathLike[str]) -> Path:
+    """An absolute path with ``..`` folded, symlinks left alone (as a shell's ``cd`` would)."""
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def choose_start(cwd: str | None, session_name: str | None, root: Path | None) -> Path | None:
+    """Where the walk starts: the kernel's ``cwd``, else the notebook's directory, else ``root``.
+
+    jupyter_server passes both for a notebook session; ``POST /api/kernels`` and
+    nbconvert/papermill pass ``cwd`` only. Returns None when nothing is known.
+    """
+    if cwd:
+        return normalize(cwd)
+    if session_name and os.path.isabs(session_name):
+        return normalize(session_name).parent
+    return root
+
+
+def choose_boundary(
+    start: Path, root_dir: Path | None, stop_directory: Path | None, home: Path | None
+) -> Path:
+    """The highest directory the walk may visit for ``start``.
+
+    The server's root when there is one, else a configured stop directory, else
+    the home directory when ``start`` is inside it, else the file system's root.
+    """
+    for boundary in (root_dir, stop_directory):
+        if boundary is not None:
+            return boundary
+    if home is not None and is_within(start, home):
+        return home
+    return Path(start.anchor or "/")
+
+
+#: Directory names never descended into when listing environments under a root.
+PRUNED_NAMES: frozenset[str] = frozenset(
+    {".git", ".hg", ".svn", "node_modules", "site-packages", "dist-packages", "__pycache__",
+     ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
+)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Environments found below a root, and whether the limits cut the scan short."""
+
+    root: Path
+    candidates: tuple[Candidate, ...]
+    directories_seen: int
+    truncated: bool
+
+
+def scan(
+    root: Path,
+    locators: Sequence[Locator],
+    *,
+    max_depth: int = 4,
+    max_directories: int = 10_000,
+) -> Scan:
+    """Breadth-first search below ``root`` for environments, bounded in depth and count.
+
+    Hidden directories (other than the candidates themselves), ``.git``,
+    ``node_modules``, ``site-packages`` and the like are not entered, nor are
+    environments: nothing inside one is a project.
+    """
+    found: list[Candidate] = []
+    queue: deque[tuple[Path, int]] = deque([(root, 0)])
+    seen = 0
+    truncated = False
+    while queue:
+        directory, depth = queue.popleft()
+        seen += 1
+        if seen > max_directories:
+            truncated = True
+            break
+        claimed: set[str] = set()
+        for locate in locators:
+            for candidate in locate(directory):
+                found.append(candidate)
+                claimed.add(candidate.path.name)
+        if depth >= max_depth:
+            continue
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in claimed or entry.name.startswith(".") or entry.name in PRUNED_NAMES:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    queue.append((Path(entry.path), depth + 1))
+            except OSError:
+                continue
+    return Scan(root, tuple(found), seen, truncated)

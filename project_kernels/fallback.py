@@ -1,0 +1,81 @@
+"""The kernel a person sees when their project environment cannot run one.
+
+It runs from the server's Python, in the broken environment's activated
+variables, so that ``!pip install ipykernel`` (or any other ``!`` command)
+repairs the right environment. Python code is refused with the explanation:
+running it in the server's Python would only hide the problem.
+Start it with ``python -m project_kernels.fallback -f CONNECTION_FILE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ipykernel.ipkernel import IPythonKernel
+from ipykernel.kernelapp import IPKernelApp
+
+from .resolver import DIAGNOSIS_VARIABLE
+
+SHELL_CELL_MAGICS = ("%%bash", "%%sh", "%%script")
+
+
+def diagnosis() -> str:
+    """The explanation handed over by the provisioner."""
+    raw = os.environ.get(DIAGNOSIS_VARIABLE, "")
+    try:
+        return str(json.loads(raw)["message"])
+    except (ValueError, KeyError, TypeError):
+        return "The project environment for this notebook cannot run a kernel."
+
+
+def is_shell_only(code: str) -> bool:
+    """True for cells made only of ``!command`` lines (or a ``%%bash``/``%%sh`` cell)."""
+    stripped = code.strip()
+    if stripped.startswith(SHELL_CELL_MAGICS):
+        return True
+    lines = [line.strip() for line in stripped.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    return bool(lines) and all(line.startswith("!") for line in lines)
+
+
+class FallbackKernel(IPythonKernel):  # type: ignore[misc]
+    """An IPython kernel that explains the environment's problem and runs only shell commands."""
+
+    implementation = "project-kernels-fallback"
+
+    @property
+    def banner(self) -> str:
+        return diagnosis()
+
+    async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> Any:
+        """Run ``!`` cells; answer anything else with the explanation."""
+        message = diagnosis()
+        if is_shell_only(code):
+            if not silent:
+                first = message.splitlines()[0]
+                self._publish_stderr(f"[project-kernels] {first} Running shell commands only.\n")
+            return await super().do_execute(code, silent, *args, **kwargs)
+        if not code.strip():
+            return await super().do_execute(code, silent, *args, **kwargs)
+        content = {
+            "ename": "EnvironmentUnusable",
+            "evalue": message.splitlines()[0],
+            "traceback": [message],
+        }
+        if not silent:
+            self.send_response(self.iopub_socket, "error", content)
+        return {"status": "error", "execution_count": self.execution_count, **content}
+
+    def _publish_stderr(self, text: str) -> None:
+        self.send_response(self.iopub_socket, "stream", {"name": "stderr", "text": text})
+
+
+def main() -> None:
+    """Entry point for ``python -m project_kernels.fallback``."""
+    IPKernelApp.launch_instance(kernel_class=FallbackKernel)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The one question: for this notebook's directory, what launches, and how?
+
+Both the provisioner and the command line call :func:`resolve` and
+:func:`plan_launch`, so what ``project-kernels which`` reports is what launches.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from .activation import activated
+from .discovery import (
+    DEFAULT_NAMES,
+    Locator,
+    Walk,
+    choose_boundary,
+    choose_start,
+    is_within,
+    named_directories,
+    walk_up,
+)
+from .environments import Environment
+from .report import unusable_report
+
+#: The environment variable that carries the diagnosis to the fallback kernel.
+DIAGNOSIS_VARIABLE = "PROJECT_KERNELS_DIAGNOSIS"
+FALLBACK_MODULE = "project_kernels.fallback"
+
+
+class OnUnusable(str, Enum):
+    """What happens when the nearest environment cannot run a kernel."""
+
+    FALLBACK = "fallback"  # an explaining kernel from the server's Python
+    ERROR = "error"  # the session start fails with the explanation
+    WARN = "warn"  # the server's Python, with a warning in the log
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration the resolver needs, free of traitlets (see :mod:`.config`)."""
+
+    environment_names: tuple[str, ...] = DEFAULT_NAMES
+    stop_directory: Path | None = None
+    on_unusable: OnUnusable = OnUnusable.FALLBACK
+    extra_locators: tuple[Locator, ...] = field(default=())
+
+    def locators(self) -> list[Locator]:
+        """The locators consulted at each level, in order of precedence."""
+        return [named_directories(self.environment_names), *self.extra_locators]
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What a launch knows about where the notebook is."""
+
+    cwd: str | None = None
+    session_name: str | None = None
+    root_dir: Path | None = None
+    home: Path | None = field(default_factory=Path.home)
+
+
+class EnvironmentUnusable(RuntimeError):
+    """Raised in ``error`` mode; ``str()`` is the text the person reads."""
+
+
+def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
+    """Walk up from the notebook; None when nothing says where the notebook is."""
+    root = request.root_dir
+    start = choose_start(request.cwd, request.session_name, root)
+    if start is None:
+        return None
+    if root is not None and not is_within(start, root):
+        # A cwd or session path outside the server's root is never trusted as a start.
+        start = root
+    boundary = choose_boundary(start, root, settings.stop_directory, request.home)
+    if not is_within(start, boundary):
+        boundary = Path(start.anchor or "/")
+    return walk_up(start, boundary, settings.locators())
+
+
+class LaunchMode(str, Enum):
+    """How a kernel launches."""
+
+    STOCK = "stock"  # no environment: exactly what jupyter_client does alone
+    ENVIRONMENT = "environment"  # the environment's interpreter, activated
+    FALLBACK = "fallback"  # the explaining kernel, from the server's Python
+    WARNED = "warned"  # unusable environment ignored, server's Python, warning logged
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """The variables a kernel launches with, how its command is rewritten, and why."""
+
+    mode: LaunchMode
+    env: dict[str, str]
+    environment: Environment | None = None
+    #: What the person (or the log) should be told; empty when all is well.
+    message: str = ""
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """The launch command made from the kernelspec's formatted ``argv`` (never modified)."""
+        if self.mode is LaunchMode.ENVIRONMENT and self.environment is not None:
+            return [str(self.environment.interpreter), *argv[1:]]
+        if self.mode is LaunchMode.FALLBACK:
+            return fallback_argv(argv)
+        return list(argv)
+
+
+def plan_launch(walk: Walk | None, base_env: Mapping[str, str], settings: Settings) -> LaunchPlan:
+    """Turn a walk into a launch: the environment's interpreter, a fallback, or stock.
+
+    Raises :class:`EnvironmentUnusable` in ``error`` mode when the environment cannot run.
+    """
+    environment = walk.environment if walk is not None else None
+    if environment is None:
+        return LaunchPlan(LaunchMode.STOCK, dict(base_env))
+    if environment.usable:
+        return LaunchPlan(LaunchMode.ENVIRONMENT, activated(environment, base_env), environment)
+    message = unusable_report(environment, walk.start if walk else None)
+    if settings.on_unusable is OnUnusable.ERROR:
+        raise EnvironmentUnusable(message)
+    if settings.on_unusable is OnUnusable.WARN:
+        return LaunchPlan(LaunchMode.WARNED, dict(base_env), environment, message)
+    env = activated(environment, base_env)
+    env[DIAGNOSIS_VARIABLE] = json.dumps({"message": message, "environment": str(environment.root)})
+    return LaunchPlan(LaunchMode.FALLBACK, env, environment, message)
+
+
+def fallback_argv(argv: Sequence[str]) -> list[str]:
+    """The kernel command with the server's Python running the fallback kernel instead."""
+    rest = list(argv[1:])
+    for index, arg in enumerate(rest[:-1]):
+        if arg == "-m":
+            rest[index + 1] = FALLBACK_MODULE
+            break
+    else:
+        rest = ["-m", FALLBACK_MODULE, *rest]
+    return [sys.executable, *rest]
+
+
+def is_ipykernel_command(argv: Sequence[str], language: str) -> bool:
+    """Whether a kernelspec launches ipykernel, the only kind this package re-targets."""
+    if not language.lower().startswith("python") or not argv:
+        return False
+    modules = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-m"}
+    return bool(modules & {"ipykernel_launcher", "ipykernel"})
