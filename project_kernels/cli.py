@@ -39,19 +39,16 @@ JSON_SCHEMA = 1
 def load_config(config_file: str | None = None) -> Config:
     """The configuration the Jupyter server would load (plus ``config_file`` if given)."""
     from jupyter_core.application import JupyterApp
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
-    class _Loader(JupyterApp):  # type: ignore[misc]
-        name = "project-kernels"
-
-        @property
-        def config_file_name(self) -> str:  # type: ignore[override]
-            return "jupyter_server_config"
-
-    loader = _Loader()
+    loader = JupyterApp(config_file_name="jupyter_server_config")
     loader.load_config_file()
+    config: Config = loader.config
     if config_file:
-        loader.load_config_file(os.path.abspath(config_file))
-    return loader.config  # type: ignore[no-any-return]
+        path = os.path.abspath(config_file)
+        cls = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader
+        config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
+    return config
 
 
 def settings_from(config: Config) -> Settings:
@@ -139,8 +136,10 @@ def cmd_which(args: argparse.Namespace) -> int:
             }
         )
     elif environment is None:
-        print(f"No project environment between {_show(walk.start if walk else args.path)} and "
-              f"{_show(walk.boundary if walk else '/')}.")
+        print(
+            f"No project environment between {_show(walk.start if walk else args.path)} and "
+            f"{_show(walk.boundary if walk else '/')}."
+        )
         print(f"Launches the stock kernel: {_show(sys.executable)}")
     elif mode == LaunchMode.ENVIRONMENT.value:
         print(f"Launches: {_show(environment.interpreter)}")
@@ -200,8 +199,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for problem in environment.problems:
             print(f"Problem: {sanitize(problem.summary)}")
             print(f"Fix: {sanitize(problem.fix)}")
-        print(f"\nWith on_unusable={settings.on_unusable.value!r} the notebook gets: "
-              f"{_mode_text(settings.on_unusable.value)}")
+        print(
+            f"\nWith on_unusable={settings.on_unusable.value!r} the notebook gets: "
+            f"{_mode_text(settings.on_unusable.value)}"
+        )
     return 0 if ok else 1
 
 
@@ -225,8 +226,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"No environments under {_show(root)} (depth {args.max_depth}).")
     for candidate in environments:
         assert candidate.environment is not None
-        status = "ok" if candidate.environment.usable else "unusable: " + ", ".join(
-            p.code.value for p in candidate.environment.problems
+        status = (
+            "ok"
+            if candidate.environment.usable
+            else "unusable: " + ", ".join(p.code.value for p in candidate.environment.problems)
         )
         print(f"{describe(candidate.environment)}  [{status}]")
     if result.truncated:

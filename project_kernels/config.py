@@ -16,7 +16,7 @@ from .discovery import DEFAULT_NAMES
 from .resolver import OnUnusable, Settings
 
 
-class ProjectKernels(LoggingConfigurable):  # type: ignore[misc]
+class ProjectKernels(LoggingConfigurable):
     """Where project-kernels looks for environments and what it does when one cannot run."""
 
     environment_names = List(

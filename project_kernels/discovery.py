@@ -149,8 +149,21 @@ def choose_boundary(
 
 #: Directory names never descended into when listing environments under a root.
 PRUNED_NAMES: frozenset[str] = frozenset(
-    {".git", ".hg", ".svn", "node_modules", "site-packages", "dist-packages", "__pycache__",
-     ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+    }
 )
 
 

@@ -425,6 +425,8 @@ def _binary_problem(env: Environment) -> Problem | None:
 def _recreate_command(root: Path, kind: Kind, *, newer_python: bool = False) -> str:
     version = "3.12" if newer_python else f"{sys.version_info.major}.{sys.version_info.minor}"
     if kind is Kind.UV:
-        return f"`uv venv --clear --python {version} {root}`, then install your packages and ipykernel"
+        return (
+            f"`uv venv --clear --python {version} {root}`, then install your packages and ipykernel"
+        )
     python = f"python{version}" if newer_python else "python3"
     return f"`{python} -m venv --clear {root}`, then install your packages and ipykernel"

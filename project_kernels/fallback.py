@@ -40,13 +40,13 @@ def is_shell_only(code: str) -> bool:
     return bool(lines) and all(line.startswith("!") for line in lines)
 
 
-class FallbackKernel(IPythonKernel):  # type: ignore[misc]
+class FallbackKernel(IPythonKernel):
     """An IPython kernel that explains the environment's problem and runs only shell commands."""
 
     implementation = "project-kernels-fallback"
 
     @property
-    def banner(self) -> str:
+    def banner(self) -> str:  # type: ignore[override]
         return diagnosis()
 
     async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> Any:

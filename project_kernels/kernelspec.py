@@ -17,7 +17,7 @@ from .resolver import is_ipykernel_command
 PROVISIONER_NAME = "project-kernels"
 
 
-class ProjectKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
+class ProjectKernelSpecManager(KernelSpecManager):
     """Hands out the usual kernel specs, with the Python ones launched by project-kernels.
 
     Enable with ``c.ServerApp.kernel_spec_manager_class =

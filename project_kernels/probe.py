@@ -26,7 +26,9 @@ class ProbeResult:
     output: str
 
 
-def probe(environment: Environment, base_env: Mapping[str, str], timeout: float = 60) -> ProbeResult:
+def probe(
+    environment: Environment, base_env: Mapping[str, str], timeout: float = 60
+) -> ProbeResult:
     """Run ``python -c 'import ipykernel.kernelapp'`` in the activated environment."""
     try:
         completed = subprocess.run(

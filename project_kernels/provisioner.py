@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.provisioning import LocalProvisioner
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float
 
 from .config import settings_for
@@ -22,7 +22,6 @@ from .environments import Environment
 from .probe import probe, startup_problem
 from .report import describe
 from .resolver import (
-    EnvironmentUnusable,
     LaunchMode,
     LaunchPlan,
     LaunchRequest,
@@ -33,7 +32,7 @@ from .resolver import (
 )
 
 
-class ProjectKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
+class ProjectKernelProvisioner(LocalProvisioner):
     """Launch Python kernels from the environment nearest to the notebook.
 
     The decision is made anew at every ``pre_launch``, so a restart picks up an
@@ -135,7 +134,9 @@ class ProjectKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         if plan.environment is None:
             self.log.info("project-kernels: no project environment, starting the stock kernel")
         elif plan.mode is LaunchMode.ENVIRONMENT:
-            self.log.info("project-kernels: starting the kernel from %s", describe(plan.environment))
+            self.log.info(
+                "project-kernels: starting the kernel from %s", describe(plan.environment)
+            )
         else:
             self.log.warning("project-kernels: %s", plan.message)
 
@@ -148,7 +149,9 @@ def _replace_environment(walk: Any, environment: Environment) -> Any:
     from dataclasses import replace
 
     candidates = tuple(
-        replace(c, environment=environment) if c.environment is not None and c.path == environment.root else c
+        replace(c, environment=environment)
+        if c.environment is not None and c.path == environment.root
+        else c
         for c in walk.candidates
     )
     return replace(walk, candidates=candidates)

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server  # noqa: E402
+from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 
 
 @pytest.fixture

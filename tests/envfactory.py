@@ -18,11 +18,13 @@ def run(*argv: str | Path, env: dict[str, str] | None = None) -> str:
         [str(a) for a in argv], capture_output=True, text=True, env=env, check=False
     )
     if completed.returncode != 0:
-        raise AssertionError(f"{argv} failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+        raise AssertionError(
+            f"{argv} failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}"
+        )
     return completed.stdout
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pyenv_python(version: str) -> Path | None:
     """The pyenv interpreter for ``3.12`` (any patch release), or None when absent."""
     versions = PYENV_ROOT / "versions"

@@ -58,7 +58,9 @@ class JupyterServer:
             "JUPYTER_PLATFORM_DIRS": "1",
         }
         argv = [
-            sys.executable, "-m", "jupyter_server",
+            sys.executable,
+            "-m",
+            "jupyter_server",
             f"--ServerApp.root_dir={root}",
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
@@ -69,7 +71,11 @@ class JupyterServer:
         ]
         self._log = open(log, "wb")
         self.process = subprocess.Popen(
-            argv, stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=root,
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=root,
             start_new_session=True,
         )
         self.session = requests.Session()
@@ -101,8 +107,12 @@ class JupyterServer:
         return self.request(
             "POST",
             "/api/sessions",
-            json={"path": notebook, "type": "notebook", "name": Path(notebook).name,
-                  "kernel": {"name": kernel}},
+            json={
+                "path": notebook,
+                "type": "notebook",
+                "name": Path(notebook).name,
+                "kernel": {"name": kernel},
+            },
         )
 
     def kernel_for(self, notebook: str, kernel: str = "python3") -> str:
@@ -155,17 +165,35 @@ class JupyterServer:
 
 def _message(msg_type: str, content: dict[str, Any], channel: str) -> dict[str, Any]:
     return {
-        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "test",
-                   "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-        "parent_header": {}, "metadata": {}, "content": content, "channel": channel,
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": content,
+        "channel": channel,
         "buffers": [],
     }
 
 
 def _execute_over(ws: websocket.WebSocket, code: str, timeout: float) -> ExecuteResult:
-    request = _message("execute_request", {"code": code, "silent": False, "store_history": True,
-                                           "user_expressions": {}, "allow_stdin": False,
-                                           "stop_on_error": True}, "shell")
+    request = _message(
+        "execute_request",
+        {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+        "shell",
+    )
     ws.send(json.dumps(request))
     msg_id = request["header"]["msg_id"]
     result = ExecuteResult()
@@ -198,7 +226,9 @@ def _execute_over(ws: websocket.WebSocket, code: str, timeout: float) -> Execute
 
 
 @contextmanager
-def running_server(root: Path, tmp: Path, config: str = "", env: dict[str, str] | None = None) -> Iterator[JupyterServer]:
+def running_server(
+    root: Path, tmp: Path, config: str = "", env: dict[str, str] | None = None
+) -> Iterator[JupyterServer]:
     """A server over ``root`` with ``config`` as its only configuration."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
     server = JupyterServer(root, config, {**base, **(env or {})}, tmp / f"server-{free_port()}.log")

@@ -38,7 +38,9 @@ def notebook(root: Path, relative: str) -> str:
 
 
 @pytest.mark.parametrize("tool", ["venv", "uv", "virtualenv"])
-def test_notebook_runs_in_the_nearest_environment_made_by(tool: str, project: Path, server: JupyterServer) -> None:
+def test_notebook_runs_in_the_nearest_environment_made_by(
+    tool: str, project: Path, server: JupyterServer
+) -> None:
     make_env(project / "analysis" / ".venv", tool)
     kernel = server.kernel_for(notebook(project, "analysis/2024/q3/report.ipynb"))
     info = where(server, kernel)
@@ -48,11 +50,16 @@ def test_notebook_runs_in_the_nearest_environment_made_by(tool: str, project: Pa
     assert info["venv"] == str(env)
     assert str(info["path"]).split(":")[0] == str(env / "bin")
     assert info["cwd"] == str(project / "analysis" / "2024" / "q3")
-    pip = server.execute(kernel, "!pip --version" if tool != "uv" else "!uv pip list --quiet >/dev/null; which python")
+    pip = server.execute(
+        kernel,
+        "!pip --version" if tool != "uv" else "!uv pip list --quiet >/dev/null; which python",
+    )
     assert str(env) in pip.stdout, pip
 
 
-def test_pip_in_a_cell_names_the_notebooks_environment(project: Path, server: JupyterServer) -> None:
+def test_pip_in_a_cell_names_the_notebooks_environment(
+    project: Path, server: JupyterServer
+) -> None:
     make_env(project / ".venv", "venv")
     kernel = server.kernel_for(notebook(project, "nb.ipynb"))
     result = server.execute(kernel, "!pip --version")
@@ -89,7 +96,9 @@ def test_no_environment_gives_the_servers_interpreter(project: Path, server: Jup
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.12", "3.13"])
-def test_environments_of_other_python_versions(version: str, project: Path, server: JupyterServer) -> None:
+def test_environments_of_other_python_versions(
+    version: str, project: Path, server: JupyterServer
+) -> None:
     python = pyenv_python(version)
     if python is None:
         pytest.skip(f"no Python {version} under pyenv")
@@ -103,14 +112,18 @@ def test_system_site_packages_sees_the_bases_packages(project: Path, server: Jup
     make_env(project / ".venv", "venv", system_site_packages=True, ipykernel=False)
     assert not list((project / ".venv").glob("lib/python*/site-packages/ipykernel"))
     kernel = server.kernel_for(notebook(project, "nb.ipynb"))
-    result = server.execute(kernel, "import ipykernel, sys; print(sys.prefix); print(ipykernel.__file__)")
+    result = server.execute(
+        kernel, "import ipykernel, sys; print(sys.prefix); print(ipykernel.__file__)"
+    )
     assert result.status == "ok", result
     prefix, ipykernel_file = result.stdout.splitlines()
     assert prefix == str(project / ".venv")
     assert ipykernel_file.startswith(sys.base_prefix)
 
 
-def test_restart_picks_up_an_environment_created_since(project: Path, server: JupyterServer) -> None:
+def test_restart_picks_up_an_environment_created_since(
+    project: Path, server: JupyterServer
+) -> None:
     kernel = server.kernel_for(notebook(project, "nb.ipynb"))
     assert where(server, kernel)["exe"] == sys.executable
     make_env(project / ".venv")
@@ -118,7 +131,9 @@ def test_restart_picks_up_an_environment_created_since(project: Path, server: Ju
     assert where(server, kernel)["prefix"] == str(project / ".venv")
 
 
-def test_interrupt_reaches_a_kernel_running_from_a_venv(project: Path, server: JupyterServer) -> None:
+def test_interrupt_reaches_a_kernel_running_from_a_venv(
+    project: Path, server: JupyterServer
+) -> None:
     make_env(project / ".venv")
     kernel = server.kernel_for(notebook(project, "nb.ipynb"))
     assert where(server, kernel)["prefix"] == str(project / ".venv")
@@ -137,17 +152,25 @@ def test_kernelspec_env_entries_still_apply(project: Path, tmp_path: Path) -> No
     make_env(project / ".venv")
     kernels = tmp_path / "data" / "kernels" / "python3"
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3", "language": "python",
-        "env": {"PROJECT_MARKER": "from-spec"},
-    }))
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3",
+                "language": "python",
+                "env": {"PROJECT_MARKER": "from-spec"},
+            }
+        )
+    )
     from jupyter import PROJECT_KERNELS_CONFIG
 
-    with running_server(project, tmp_path, PROJECT_KERNELS_CONFIG,
-                        env={"JUPYTER_PATH": str(tmp_path / "data")}) as server:
+    with running_server(
+        project, tmp_path, PROJECT_KERNELS_CONFIG, env={"JUPYTER_PATH": str(tmp_path / "data")}
+    ) as server:
         kernel = server.kernel_for(notebook(project, "nb.ipynb"))
-        result = server.execute(kernel, "import os, sys; print(os.environ['PROJECT_MARKER'], sys.prefix)")
+        result = server.execute(
+            kernel, "import os, sys; print(os.environ['PROJECT_MARKER'], sys.prefix)"
+        )
         assert result.stdout.split() == ["from-spec", str(project / ".venv")]
 
 
@@ -156,15 +179,21 @@ def test_a_non_python_kernelspec_is_untouched(project: Path, tmp_path: Path) -> 
     spec_dir = tmp_path / "data" / "kernels" / "echo"
     spec_dir.mkdir(parents=True)
     # A "kernel" in another language: ipykernel run under a language name that is not Python.
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Not Python", "language": "r",
-        "metadata": {"kernel_provisioner": {"provisioner_name": "project-kernels"}},
-    }))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Not Python",
+                "language": "r",
+                "metadata": {"kernel_provisioner": {"provisioner_name": "project-kernels"}},
+            }
+        )
+    )
     from jupyter import PROJECT_KERNELS_CONFIG
 
-    with running_server(project, tmp_path, PROJECT_KERNELS_CONFIG,
-                        env={"JUPYTER_PATH": str(tmp_path / "data")}) as server:
+    with running_server(
+        project, tmp_path, PROJECT_KERNELS_CONFIG, env={"JUPYTER_PATH": str(tmp_path / "data")}
+    ) as server:
         kernel = server.kernel_for(notebook(project, "nb.ipynb"), kernel="echo")
         assert where(server, kernel)["exe"] == sys.executable
 
