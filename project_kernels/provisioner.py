@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-from traitlets import Float
+from traitlets import Float, Unicode
 
 from .config import settings_for
+from .discovery import Walk
 from .environments import Environment
 from .probe import probe, startup_problem
 from .report import describe
@@ -27,6 +28,7 @@ from .resolver import (
     LaunchRequest,
     OnUnusable,
     is_ipykernel_command,
+    pinned,
     plan_launch,
     resolve,
 )
@@ -46,6 +48,13 @@ class ProjectKernelProvisioner(LocalProvisioner):
         is examined before the restart: if its interpreter cannot import ipykernel, the
         restart brings up the explaining fallback kernel instead of looping.""",
     ).tag(config=True)
+
+    environment = Unicode(
+        "",
+        help="""Pin the kernel to this environment directory instead of walking up from the
+        notebook. Set per kernelspec (metadata.kernel_provisioner.config), as the
+        environments listed in the kernel picker do; an unusable one gets the fallback.""",
+    )
 
     _plan: LaunchPlan | None = None
     _launched_at: float = 0.0
@@ -103,7 +112,10 @@ class ProjectKernelProvisioner(LocalProvisioner):
 
     def _plan_for(self, request: LaunchRequest, base_env: dict[str, str]) -> LaunchPlan:
         settings = settings_for(self)
-        walk = resolve(request, settings)
+        if self.environment:
+            walk: Walk | None = pinned(Path(self.environment), settings)
+        else:
+            walk = resolve(request, settings)
         environment = walk.environment if walk is not None else None
         if environment is not None and environment.usable and self._died_young(environment):
             result = probe(environment, base_env)

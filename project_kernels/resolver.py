@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 from .activation import activated
 from .discovery import (
     DEFAULT_NAMES,
+    Candidate,
     Locator,
     Walk,
     choose_boundary,
@@ -24,8 +25,8 @@ from .discovery import (
     named_directories,
     walk_up,
 )
-from .environments import Environment
-from .report import unusable_report
+from .environments import Environment, Kind, Problem, ProblemCode
+from .report import sanitize, unusable_report
 
 #: The environment variable that carries the diagnosis to the fallback kernel.
 DIAGNOSIS_VARIABLE = "PROJECT_KERNELS_DIAGNOSIS"
@@ -81,6 +82,41 @@ def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
     if not is_within(start, boundary):
         boundary = Path(start.anchor or "/")
     return walk_up(start, boundary, settings.locators())
+
+
+def pinned(environment: Path, settings: Settings) -> Walk:
+    """The walk for a kernel pinned to ``environment`` (one chosen in the kernel picker).
+
+    Nothing is walked: the environment is inspected by the same locators that found
+    it, so it launches exactly as listed. One that is gone or no longer an
+    environment comes back with a problem, and so reaches the fallback.
+    """
+    directory = environment.parent
+    skipped = "does not exist"
+    for locate in settings.locators():
+        for candidate in locate(directory):
+            if candidate.path != environment:
+                continue
+            if candidate.environment is not None:
+                chosen = replace(candidate.environment, reason="chosen in the kernel picker")
+                return Walk(directory, directory, (directory,), (Candidate(environment, chosen),))
+            skipped = candidate.skipped or skipped
+    gone = Environment(
+        root=environment,
+        kind=Kind.VENV,
+        interpreter=environment / "bin" / "python",
+        problems=(
+            Problem(
+                ProblemCode.BAD_CONFIG,
+                f"The environment {sanitize(str(environment))} chosen for this notebook "
+                f"{skipped}.",
+                "Choose another kernel (Kernel > Change Kernel...), or recreate it, for "
+                f"example `python -m venv {sanitize(str(environment))}`.",
+            ),
+        ),
+        reason="chosen in the kernel picker",
+    )
+    return Walk(directory, directory, (directory,), (Candidate(environment, gone),))
 
 
 class LaunchMode(str, Enum):
