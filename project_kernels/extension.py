@@ -1,0 +1,60 @@
+"""The server extension that makes a Jupyter server project-aware with no other configuration.
+
+``project-kernels enable`` turns it on in ``jupyter_server_config.d``, the only
+place such a drop-in file can act: those files are read for
+``jpserver_extensions`` alone, so they cannot set ``kernel_spec_manager_class``.
+The link hook does it instead: ``ServerApp.initialize`` links extensions before
+``init_configurables`` creates the kernel spec manager from that class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The key under ``ServerApp.jpserver_extensions``.
+EXTENSION_MODULE = "project_kernels.extension"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": EXTENSION_MODULE}]
+
+
+def _link_jupyter_server_extension(serverapp: Any) -> None:
+    """Select :class:`ProjectKernelSpecManager` unless the configuration chose another one."""
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    from .kernelspec import ProjectKernelSpecManager
+
+    if not serverapp.trait_has_value("kernel_spec_manager_class"):
+        # Reading the trait would compute its default, which needs the gateway's settings.
+        if GatewayClient.instance(parent=serverapp).gateway_enabled:
+            serverapp.log.info("project-kernels: kernels run on a gateway; nothing to do here")
+            return
+        serverapp.kernel_spec_manager_class = ProjectKernelSpecManager
+        return
+    chosen = serverapp.kernel_spec_manager_class
+    if not (isinstance(chosen, type) and issubclass(chosen, ProjectKernelSpecManager)):
+        serverapp.log.warning(
+            "project-kernels: ServerApp.kernel_spec_manager_class is set to %s by your "
+            "configuration, so python3 is not project-aware. To combine both, subclass "
+            "project_kernels.ProjectKernelSpecManager, or set JUPYTER_DEFAULT_PROVISIONER_NAME"
+            "=project-kernels in the server's environment.",
+            _class_name(chosen),
+        )
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Say in the log what is in force."""
+    from .kernelspec import ProjectKernelSpecManager
+
+    manager = getattr(serverapp, "kernel_spec_manager", None)
+    if isinstance(manager, ProjectKernelSpecManager):
+        serverapp.log.info(
+            "project-kernels: notebooks' python3 kernels launch from their project environments"
+        )
+
+
+def _class_name(cls: Any) -> str:
+    if isinstance(cls, type):
+        return f"{cls.__module__}.{cls.__qualname__}"
+    return str(cls)
