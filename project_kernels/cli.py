@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("root", nargs="?", help="default: ServerApp.root_dir or here")
     listing.add_argument("--max-depth", type=int, default=4)
     listing.set_defaults(func=cmd_list)
+
+    from .enabling import add_commands
+
+    add_commands(sub)
     return parser
 
 
