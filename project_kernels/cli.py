@@ -18,8 +18,10 @@ from typing import Any
 from traitlets.config import Config
 
 from . import __version__
+from .cli_modules import register as register_pin_modules
 from .discovery import Candidate, Walk, normalize, scan
 from .environments import Environment
+from .modules import with_modules
 from .probe import probe, startup_problem
 from .report import describe, sanitize
 from .resolver import (
@@ -83,6 +85,7 @@ def environment_json(environment: Environment | None) -> dict[str, Any] | None:
             str(environment.ipykernel_version) if environment.ipykernel_version else None
         ),
         "system_site_packages": environment.system_site_packages,
+        "modules": list(environment.modules),
         "usable": environment.usable,
         "reason": environment.reason,
         "problems": [
@@ -100,19 +103,26 @@ def candidate_json(candidate: Candidate) -> dict[str, Any]:
     }
 
 
-def _walk_for(args: argparse.Namespace) -> tuple[Walk | None, Settings]:
+def _walk_for(args: argparse.Namespace) -> tuple[Walk | None, Settings, dict[str, str]]:
+    """The walk (its environment's modules loaded, as at launch), settings, and base variables."""
+    from .config import ProjectKernels
+
     config = load_config(args.config)
     settings = settings_from(config)
     start = start_directory(args.path)
     request = LaunchRequest(cwd=str(start), root_dir=root_from(config, args.root_dir))
-    return resolve(request, settings), settings
+    modules = ProjectKernels(config=config).module_settings()
+    walk, base = with_modules(resolve(request, settings), os.environ, modules)
+    return walk, settings, base
 
 
-def _plan(walk: Walk | None, settings: Settings) -> tuple[str, list[str], str]:
+def _plan(
+    walk: Walk | None, settings: Settings, base: dict[str, str]
+) -> tuple[str, list[str], str]:
     """(mode, argv, message) for a stock python3 kernelspec's command."""
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     try:
-        plan = plan_launch(walk, os.environ, settings)
+        plan = plan_launch(walk, base, settings)
     except EnvironmentUnusable as unusable:
         return "error", [], str(unusable)
     return plan.mode.value, plan.command(argv), plan.message
@@ -120,8 +130,8 @@ def _plan(walk: Walk | None, settings: Settings) -> tuple[str, list[str], str]:
 
 def cmd_which(args: argparse.Namespace) -> int:
     """Print what would launch for a notebook or directory."""
-    walk, settings = _walk_for(args)
-    mode, argv, message = _plan(walk, settings)
+    walk, settings, base = _walk_for(args)
+    mode, argv, message = _plan(walk, settings, base)
     environment = walk.environment if walk else None
     if args.json:
         _print_json(
@@ -145,6 +155,7 @@ def cmd_which(args: argparse.Namespace) -> int:
         print(f"Launches: {_show(environment.interpreter)}")
         print(f"Environment: {describe(environment)}")
         print(f"Chosen as the {environment.reason}.")
+        _print_modules(environment)
     else:
         print(message)
         print(f"\nLaunches: {_mode_text(mode)}")
@@ -153,10 +164,10 @@ def cmd_which(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print every directory the walk visited and every candidate's verdict."""
-    walk, settings = _walk_for(args)
+    walk, settings, base = _walk_for(args)
     environment = walk.environment if walk else None
     if args.run and environment is not None and environment.usable:
-        result = probe(environment, os.environ)
+        result = probe(environment, base)
         if not result.ok:
             environment = environment.with_problems(startup_problem(environment, result))
     ok = environment is None or environment.usable
@@ -189,6 +200,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 verdict = "usable" if candidate.environment.usable else "UNUSABLE"
                 print(f"    found {describe(candidate.environment)}: {verdict}")
     print()
+    if environment is not None:
+        _print_modules(environment)
     if environment is None:
         print(f"No environment found: the stock kernel ({_show(sys.executable)}) launches.")
     elif environment.usable:
@@ -247,6 +260,12 @@ def _mode_text(mode: str) -> str:
     }.get(mode, mode)
 
 
+def _print_modules(environment: Environment) -> None:
+    if environment.modules:
+        listed = sanitize(" ".join(environment.modules))
+        print(f"Modules: {listed} (loaded before the environment is activated)")
+
+
 def _show(path: object) -> str:
     return sanitize(str(path))
 
@@ -282,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("root", nargs="?", help="default: ServerApp.root_dir or here")
     listing.add_argument("--max-depth", type=int, default=4)
     listing.set_defaults(func=cmd_list)
+    register_pin_modules(sub)
 
     from .enabling import add_commands
 

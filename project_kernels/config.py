@@ -6,13 +6,15 @@ command line reads the same files, so it reports what the server would do.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Enum, List, Unicode
+from traitlets import Enum, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .discovery import DEFAULT_NAMES
+from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .resolver import OnUnusable, Settings
 
 
@@ -42,6 +44,40 @@ class ProjectKernels(LoggingConfigurable):
         the server's Python with a warning in the log.""",
     ).tag(config=True)
 
+    module_command = Unicode(
+        "",
+        help="""The module system's command (`lmod` or `modulecmd`) used to load the environment
+        modules an environment declares. Empty: found as a login shell finds it, from LMOD_CMD,
+        MODULES_CMD or MODULESHOME, else by sourcing the first of module_init_files.""",
+    ).tag(config=True)
+
+    module_init_files = List(
+        Unicode(),
+        default_value=list(DEFAULT_INIT_FILES),
+        help="""Shell files that set up the module system at login, sourced in this order when
+        the server's environment has no LMOD_CMD, MODULES_CMD or MODULESHOME.""",
+    ).tag(config=True)
+
+    module_cache_dir = Unicode(
+        "",
+        help="""Where computed module environments are cached (per user). Empty:
+        $XDG_CACHE_HOME/project-kernels/modules, else ~/.cache/project-kernels/modules.""",
+    ).tag(config=True)
+
+    module_timeout = Float(
+        60.0,
+        help="""Seconds a module load may take before the kernel start gives up on it.""",
+    ).tag(config=True)
+
+    def module_settings(self) -> ModuleSettings:
+        """How environment modules are loaded (see :mod:`.modules`)."""
+        return ModuleSettings(
+            command=os.path.expanduser(self.module_command) if self.module_command else "",
+            init_files=tuple(self.module_init_files),
+            cache_dir=Path(self.module_cache_dir).expanduser() if self.module_cache_dir else None,
+            timeout=self.module_timeout,
+        )
+
     def settings(self) -> Settings:
         """The resolver's view of this configuration."""
         return Settings(
@@ -54,3 +90,8 @@ class ProjectKernels(LoggingConfigurable):
 def settings_for(parent: Any) -> Settings:
     """The settings seen from a configurable ``parent`` (a provisioner, an application)."""
     return ProjectKernels(parent=parent).settings()
+
+
+def module_settings_for(parent: Any) -> ModuleSettings:
+    """The module settings seen from a configurable ``parent``."""
+    return ProjectKernels(parent=parent).module_settings()

@@ -86,6 +86,8 @@ class Environment:
     reason: str = ""
     #: Variables the tool's own activation sets beyond the standard ones (conda, pixi).
     extra_variables: Mapping[str, str] = field(default_factory=dict)
+    #: Environment modules loaded before activation, as the environment declares (`.modules`).
+    modules: tuple[str, ...] = ()
 
     @property
     def usable(self) -> bool:

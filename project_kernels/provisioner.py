@@ -17,9 +17,10 @@ from typing import Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float, Unicode
 
-from .config import settings_for
+from .config import module_settings_for, settings_for
 from .discovery import Walk
 from .environments import Environment
+from .modules import with_modules
 from .probe import probe, startup_problem
 from .report import describe
 from .resolver import (
@@ -116,6 +117,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
             walk: Walk | None = pinned(Path(self.environment), settings)
         else:
             walk = resolve(request, settings)
+        walk, base_env = with_modules(walk, base_env, module_settings_for(self))
         environment = walk.environment if walk is not None else None
         if environment is not None and environment.usable and self._died_young(environment):
             result = probe(environment, base_env)
