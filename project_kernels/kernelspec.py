@@ -3,25 +3,34 @@
 Kernel specs take no path, so the spec stays path-independent: it only names
 the provisioner, which decides per launch. The notebook's saved kernel name
 stays ``python3``, so notebooks open unchanged where project-kernels is absent.
+
+With ``list_environments`` on, the environments under the server's root are
+listed as well (see :mod:`.picker`), each pinned to its environment.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from traitlets import List, Unicode
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
+from traitlets import Bool, Float, Int, List, Unicode
 
+from .picker import NAME_PREFIX, EnvironmentListing
 from .resolver import is_ipykernel_command
 
 PROVISIONER_NAME = "project-kernels"
+NATIVE_KERNEL = "python3"
 
 
 class ProjectKernelSpecManager(KernelSpecManager):
     """Hands out the usual kernel specs, with the Python ones launched by project-kernels.
 
-    Enable with ``c.ServerApp.kernel_spec_manager_class =
-    "project_kernels.ProjectKernelSpecManager"``.
+    Enable with ``project-kernels enable`` (a server extension selects this class), or
+    ``c.ServerApp.kernel_spec_manager_class = "project_kernels.ProjectKernelSpecManager"``.
     """
 
     project_kernel_names = List(
@@ -37,15 +46,52 @@ class ProjectKernelSpecManager(KernelSpecManager):
         Empty: keep each spec's own (for python3, "Python 3 (ipykernel)").""",
     ).tag(config=True)
 
+    list_environments = Bool(
+        False,
+        help="""Also list the environments found under the server's root in the kernel
+        picker, as "Python 3.12 (analysis/.venv)", each launching exactly that environment.
+        Found by a bounded scan in the background, never while a request waits.""",
+    ).tag(config=True)
+
+    list_max_depth = Int(
+        4, help="""How many directory levels below the root the listing scans."""
+    ).tag(config=True)
+
+    list_max_directories = Int(
+        10_000, help="""How many directories one scan for the listing visits at most."""
+    ).tag(config=True)
+
+    list_refresh_interval = Float(
+        60.0,
+        help="""Seconds after which the listing is scanned again (in the background; requests
+        meanwhile get the previous listing).""",
+    ).tag(config=True)
+
+    _listing: EnvironmentListing | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        listing = self.listing()
+        if listing is not None:
+            listing.refresh()  # so that the first request finds it done
+
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         """The spec from the base class (a fresh object), made project-aware where it applies."""
+        if kernel_name.startswith(NAME_PREFIX):
+            listed = self._listed_spec(kernel_name)
+            if listed is not None:
+                return listed
         spec = super().get_kernel_spec(kernel_name)
         if kernel_name.lower() in {n.lower() for n in self.project_kernel_names}:
             make_project_aware(spec, self.display_name)
         return spec
 
-    def get_all_specs(self) -> dict[str, Any]:
-        """All specs, as the base class lists them, with the project-aware ones marked."""
+    async def get_all_specs(self) -> dict[str, Any]:  # type: ignore[override]
+        """All specs, as the base class lists them, with the project-aware ones marked.
+
+        With ``list_environments``, the environments from the listing's cache follow;
+        only the very first call waits (asynchronously, at most a second) for a scan.
+        """
         specs: dict[str, Any] = super().get_all_specs()
         names = {n.lower() for n in self.project_kernel_names}
         for name, entry in specs.items():
@@ -53,17 +99,86 @@ class ProjectKernelSpecManager(KernelSpecManager):
                 spec = KernelSpec(resource_dir=entry["resource_dir"], **entry["spec"])
                 make_project_aware(spec, self.display_name)
                 entry["spec"] = spec.to_dict()
+        listing = self.listing()
+        if listing is not None:
+            await listing.first_scan(timeout=1.0)
+            for name, listed in listing.entries().items():
+                if name not in specs and self._available(listed.spec):
+                    specs[name] = {"resource_dir": listing.resource_dir, "spec": dict(listed.spec)}
         return specs
+
+    def listing(self) -> EnvironmentListing | None:
+        """The environment listing, when ``list_environments`` is on inside a server."""
+        if not self.list_environments:
+            return None
+        if self._listing is None:
+            root = getattr(self.parent, "root_dir", None)
+            if not root:
+                return None
+            from .config import settings_for
+
+            self._listing = EnvironmentListing(
+                Path(os.path.abspath(os.path.expanduser(root))),
+                lambda: settings_for(self).locators(),
+                self._template,
+                provisioner=PROVISIONER_NAME,
+                max_depth=self.list_max_depth,
+                max_directories=self.list_max_directories,
+                refresh_interval=self.list_refresh_interval,
+                exclude=[Path(sys.prefix)],
+                log=self.log,
+            )
+        return self._listing
+
+    def _listed_spec(self, kernel_name: str) -> KernelSpec | None:
+        listing = self.listing()
+        # Only right after a start can a saved name miss the cache: wait a little for it.
+        listed = listing.lookup(kernel_name, wait=1.0) if listing is not None else None
+        if listed is None:
+            return None
+        spec = KernelSpec(resource_dir=listing.resource_dir if listing else "", **listed.spec)
+        if not self._available(listed.spec):
+            raise NoSuchKernel(kernel_name)
+        return spec
+
+    def _available(self, spec: dict[str, Any]) -> bool:
+        return bool(
+            KernelProvisionerFactory.instance(parent=self.parent).is_provisioner_available(
+                KernelSpec(**spec)
+            )
+        )
+
+    def _template(self) -> tuple[dict[str, Any], str]:
+        """python3's spec (stock, no provisioner) and resource dir, the model for listed ones."""
+        try:
+            directory = self.find_kernel_specs()[NATIVE_KERNEL]
+            spec = KernelSpec.from_resource_dir(directory).to_dict()
+        except (KeyError, OSError, ValueError):
+            directory, spec = "", {}
+        metadata = dict(spec.get("metadata") or {})
+        metadata.pop("kernel_provisioner", None)
+        argv = spec.get("argv") or []
+        if not is_ipykernel_command(argv, str(spec.get("language") or "")):
+            argv = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            metadata = {"debugger": True}
+        spec = {**spec, "argv": argv, "metadata": metadata, "env": spec.get("env") or {}}
+        return spec, directory
 
 
 def make_project_aware(spec: KernelSpec, display_name: str = "") -> None:
-    """Name project-kernels as ``spec``'s provisioner, keeping all other metadata."""
+    """Name project-kernels as ``spec``'s provisioner, keeping all other metadata.
+
+    A spec that already names project-kernels (written by ``project-kernels enable``)
+    still takes ``display_name``; one naming another provisioner is left alone.
+    """
     if not is_ipykernel_command(spec.argv, spec.language or ""):
         return
     metadata = dict(spec.metadata or {})
-    if "kernel_provisioner" in metadata:
+    current = metadata.get("kernel_provisioner")
+    if current is not None and current.get("provisioner_name") != PROVISIONER_NAME:
         return
-    metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": {}}
-    spec.metadata = metadata
+    if current is None:
+        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": {}}
+        spec.metadata = metadata
     if display_name:
         spec.display_name = display_name
