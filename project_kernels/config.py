@@ -16,6 +16,7 @@ from traitlets.config import LoggingConfigurable
 from .discovery import DEFAULT_NAMES
 from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .resolver import OnUnusable, Settings
+from .trust import TrustPolicy
 
 
 class ProjectKernels(LoggingConfigurable):
@@ -78,9 +79,42 @@ class ProjectKernels(LoggingConfigurable):
             timeout=self.module_timeout,
         )
 
+    trusted_owners = List(
+        Unicode(),
+        default_value=[],
+        help="""Users (names or uids) whose environments may run, besides the server's user
+        and root. Trusting a user lets them run code as everyone who opens a notebook below
+        their environment.""",
+    ).tag(config=True)
+
+    trusted_groups = List(
+        Unicode(),
+        default_value=[],
+        help="""Groups (names or gids) whose members' environments may run, and which may
+        have write access to them: for environments shared by a project group. The user's
+        own private group (same name, no other members) is always trusted.""",
+    ).tag(config=True)
+
+    trusted_paths = List(
+        Unicode(),
+        default_value=[],
+        help="""Directories below which environments are not checked for ownership or
+        permissions (for example a centrally managed /opt/envs). ['/'] turns the checks off.""",
+    ).tag(config=True)
+
+    def trust_policy(self) -> TrustPolicy:
+        """The trust policy, warning about configured names that match no user or group."""
+        policy = TrustPolicy.for_current_user(
+            self.trusted_owners, self.trusted_groups, self.trusted_paths
+        )
+        for name in policy.unresolved:
+            self.log.warning("project-kernels: no user or group named %r (ignored)", name)
+        return policy
+
     def settings(self) -> Settings:
         """The resolver's view of this configuration."""
         return Settings(
+            trust=self.trust_policy(),
             environment_names=tuple(self.environment_names),
             stop_directory=Path(self.stop_directory).expanduser() if self.stop_directory else None,
             on_unusable=OnUnusable(self.on_unusable),

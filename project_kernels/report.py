@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from .environments import Environment
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Unicode categories shown as ``?``: controls (escape sequences, newlines), format
+#: characters (bidirectional overrides, zero-width), surrogates (undecodable bytes of a
+#: file name), private use, and line/paragraph separators.
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _MARKUP = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
+#: What JupyterLab's output renderer turns into a link: ``scheme://``, ``data:``, ``www.``.
+_LINK = re.compile(r"://|data:|www\.", re.IGNORECASE)
 
 
 def sanitize(text: str) -> str:
-    """A path or name made safe to show: no control characters, no HTML markup.
+    """A path or name made safe to show: no control characters, no markup, no links.
 
-    Paths come from directory names anyone could choose; JupyterLab renders
-    some of the texts built from them, so markup is replaced by look-alikes.
+    Paths come from directory names anyone could choose, and JupyterLab renders
+    the texts built from them: control and invisible characters become ``?``,
+    HTML markup becomes look-alikes, and what JupyterLab would turn into a link
+    is bracketed (``www[.]x``, ``https[:]//x``; as shell globs these still match
+    the real path). Put a real link after the sanitised text, never through it.
     """
-    return _CONTROL.sub("?", text).translate(_MARKUP)
+    shown = "".join("?" if unicodedata.category(c) in _UNSHOWN else c for c in text)
+    return _LINK.sub(_defang, shown.translate(_MARKUP))
+
+
+def _defang(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text.replace(":", "[:]", 1) if ":" in text else text[:-1] + "[.]"
 
 
 def describe(environment: Environment) -> str:

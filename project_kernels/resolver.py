@@ -27,6 +27,7 @@ from .discovery import (
 )
 from .environments import Environment, Kind, Problem, ProblemCode
 from .report import sanitize, unusable_report
+from .trust import TrustPolicy, is_untrusted, trusted_only
 
 #: The environment variable that carries the diagnosis to the fallback kernel.
 DIAGNOSIS_VARIABLE = "PROJECT_KERNELS_DIAGNOSIS"
@@ -49,10 +50,16 @@ class Settings:
     stop_directory: Path | None = None
     on_unusable: OnUnusable = OnUnusable.FALLBACK
     extra_locators: tuple[Locator, ...] = field(default=())
+    trust: TrustPolicy = field(default_factory=TrustPolicy.for_current_user)
 
     def locators(self) -> list[Locator]:
-        """The locators consulted at each level, in order of precedence."""
-        return [named_directories(self.environment_names), *self.extra_locators]
+        """The locators consulted at each level, in order of precedence.
+
+        Each is wrapped in the trust policy, so that every environment found (walked,
+        pinned or listed) carries an ``untrusted`` problem when it may not run.
+        """
+        found = [named_directories(self.environment_names), *self.extra_locators]
+        return [trusted_only(locate, self.trust) for locate in found]
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
         start = root
     boundary = choose_boundary(start, root, settings.stop_directory, request.home)
     if not is_within(start, boundary):
-        boundary = Path(start.anchor or "/")
+        # Outside the configured limit only the notebook's own directory is looked at.
+        boundary = start
     return walk_up(start, boundary, settings.locators())
 
 
@@ -162,7 +170,8 @@ def plan_launch(walk: Walk | None, base_env: Mapping[str, str], settings: Settin
         raise EnvironmentUnusable(message)
     if settings.on_unusable is OnUnusable.WARN:
         return LaunchPlan(LaunchMode.WARNED, dict(base_env), environment, message)
-    env = activated(environment, base_env)
+    # An untrusted environment's bin/ must not come first on PATH for '!' commands either.
+    env = dict(base_env) if is_untrusted(environment) else activated(environment, base_env)
     env[DIAGNOSIS_VARIABLE] = json.dumps({"message": message, "environment": str(environment.root)})
     return LaunchPlan(LaunchMode.FALLBACK, env, environment, message)
 

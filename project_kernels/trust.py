@@ -294,12 +294,13 @@ def _problem(finding: Finding, environment: Environment, user: str) -> Problem:
     target = env_real if inside else finding.real
     recursive = "-R " if inside else ""
     trust_path = env_real if inside else finding.real.parent
-    paths_setting = f"'{trust_path}' to c.ProjectKernels.trusted_paths {_SETTING}"
+    paths_setting = f"'{trust_path}' to c.ProjectKernels.trusted_paths"
+    you = f"you ('{user}')" if user == _user_name(ROOT_UID) else f"you ('{user}') or root"
     if finding.offence is Offence.UNCHECKABLE:
         return Problem(
             ProblemCode.UNTRUSTED,
             f"{shown} cannot be checked ({finding.error}), so the environment is not run.",
-            f"Make it readable to you, or an administrator adds {paths_setting}.",
+            f"Make it readable to you, or an administrator adds {paths_setting} {_SETTING}.",
         )
     mode = stat.filemode(finding.mode)
     owner = _user_name(finding.uid)
@@ -307,12 +308,12 @@ def _problem(finding: Finding, environment: Environment, user: str) -> Problem:
     if finding.offence is Offence.OWNER:
         return Problem(
             ProblemCode.UNTRUSTED,
-            f"{shown} belongs to {owner} (uid {finding.uid}, mode {mode}), not to you ({user}) "
-            f"or root: {owner} could run code as you through it, so it is not run.",
-            f"If it should be yours, root runs `chown {recursive}{user} {target}`. If {owner} "
+            f"{shown} belongs to user '{owner}' (uid {finding.uid}, mode {mode}), not to {you}: "
+            f"'{owner}' could run code as you through it, so it is not run.",
+            f"If it should be yours, root runs `chown {recursive}{user} {target}`. If '{owner}' "
             f"may run code as you, an administrator adds '{owner}' to "
-            f"c.ProjectKernels.trusted_owners (or {paths_setting}). Otherwise remove or "
-            "rename it and make your own environment.",
+            f"c.ProjectKernels.trusted_owners (or {paths_setting}) {_SETTING}. Otherwise "
+            "remove or rename it and make your own environment.",
         )
     if finding.offence is Offence.WORLD_WRITABLE:
         return Problem(
@@ -320,15 +321,15 @@ def _problem(finding: Finding, environment: Environment, user: str) -> Problem:
             f"{shown} is writable by everyone (mode {mode}): anyone on this machine could run "
             "code as you through it, so it is not run.",
             f"Its owner runs `chmod {recursive}go-w {target}`, or an administrator adds "
-            f"{paths_setting}.",
+            f"{paths_setting} {_SETTING}.",
         )
     return Problem(
         ProblemCode.UNTRUSTED,
-        f"{shown} is writable by group {group} (gid {finding.gid}, mode {mode}), which is not "
+        f"{shown} is writable by group '{group}' (gid {finding.gid}, mode {mode}), which is not "
         f"a trusted group: its members could run code as you through it, so it is not run.",
-        f"Its owner runs `chmod {recursive}g-w {target}`. If everyone in {group} may run code "
-        f"as you, an administrator adds '{group}' to c.ProjectKernels.trusted_groups "
-        f"(or {paths_setting}).",
+        f"Its owner runs `chmod {recursive}g-w {target}`. If everyone in '{group}' may run "
+        f"code as you, an administrator adds '{group}' to c.ProjectKernels.trusted_groups "
+        f"(or {paths_setting}) {_SETTING}.",
     )
 
 
