@@ -67,10 +67,12 @@ class ProjectKernelProvisioner(LocalProvisioner):
             self._plan = None
             return await super().pre_launch(**kwargs)
         base_env = dict(kwargs.get("env") or os.environ)
+        root = self._server_root()
         request = LaunchRequest(
-            cwd=kwargs.get("cwd"),
+            # Without a server or a cwd (papermill), the kernel starts in our own directory.
+            cwd=kwargs.get("cwd") or (os.getcwd() if root is None else None),
             session_name=base_env.get("JPY_SESSION_NAME"),
-            root_dir=self._server_root(),
+            root_dir=root,
         )
         plan = await asyncio.get_running_loop().run_in_executor(
             None, self._plan_for, request, base_env
