@@ -401,14 +401,18 @@ def apply_changes(base: Mapping[str, str], changes: Mapping[str, str | None]) ->
 
 def file_stamps(paths: Iterable[str]) -> dict[str, int | None]:
     """Modification times of files and of their directories (where a new version would appear)."""
+    return stamps_of(item for path in paths for item in (path, os.path.dirname(path)) if item)
+
+
+def stamps_of(paths: Iterable[str]) -> dict[str, int | None]:
+    """The modification time of each path (None when it is gone)."""
     stamps: dict[str, int | None] = {}
     for path in paths:
-        for item in (path, os.path.dirname(path)):
-            if item and item not in stamps:
-                try:
-                    stamps[item] = os.stat(item).st_mtime_ns
-                except OSError:
-                    stamps[item] = None
+        if path not in stamps:
+            try:
+                stamps[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                stamps[path] = None
     return stamps
 
 
@@ -434,7 +438,7 @@ def _read_entry(path: Path) -> dict[str, object] | None:
         fresh = time.time() - float(entry.get("created", 0)) < FAILURE_TTL
         return entry if fresh else None
     stamps = entry.get("stamps")
-    if not isinstance(stamps, dict) or file_stamps(stamps) != stamps:
+    if not isinstance(stamps, dict) or stamps_of(stamps) != stamps:
         return None
     return entry
 

@@ -121,3 +121,9 @@ def system_python() -> str:
     """
     path = "/usr/bin/python3"
     return _ensure(path, lambda: _apt_install("python3"), (path,))
+
+
+def lmod() -> str:
+    """Debian's Lmod (``apt-get install lmod``); returns its command, the shell's ``$LMOD_CMD``."""
+    path = "/usr/share/lmod/lmod/libexec/lmod"
+    return _ensure(path, lambda: _apt_install("lmod"), (path,))
