@@ -127,3 +127,8 @@ def lmod() -> str:
     """Debian's Lmod (``apt-get install lmod``); returns its command, the shell's ``$LMOD_CMD``."""
     path = "/usr/share/lmod/lmod/libexec/lmod"
     return _ensure(path, lambda: _apt_install("lmod"), (path,))
+
+
+def strace() -> str:
+    """Debian's strace, to count a process's real system calls."""
+    return _ensure("strace", lambda: _apt_install("strace"), ("/usr/bin/strace",))
