@@ -142,8 +142,27 @@ def judge(environment: Environment, policy: TrustPolicy) -> Environment:
     if not findings:
         return environment
     user = _user_name(policy.uid)
-    problems = tuple(_problem(f, environment, user) for f in findings[:MAX_PROBLEMS])
+    groups = _grouped(findings, _real(environment.root))
+    problems = tuple(_problem(f, environment, user, more) for f, more in groups[:MAX_PROBLEMS])
     return replace(environment, problems=problems)
+
+
+def _grouped(findings: list[Finding], env_real: Path) -> list[tuple[Finding, int]]:
+    """Findings inside the environment that one command fixes, as (first, how many more)."""
+    groups: dict[tuple[object, ...], list[Finding]] = {}
+    for finding in findings:
+        if _inside(finding.real, env_real):
+            uid = finding.uid if finding.offence is Offence.OWNER else None
+            gid = finding.gid if finding.offence is Offence.GROUP_WRITABLE else None
+            key: tuple[object, ...] = (finding.offence, uid, gid)
+        else:
+            key = (finding.real,)
+        groups.setdefault(key, []).append(finding)
+    return [(same[0], len(same) - 1) for same in groups.values()]
+
+
+def _inside(real: Path, env_real: Path) -> bool:
+    return real == env_real or env_real in real.parents
 
 
 def findings_for(environment: Environment, policy: TrustPolicy) -> list[Finding]:
@@ -287,10 +306,12 @@ def _judge_path(check: _Check, real: Path, policy: TrustPolicy) -> Finding | Non
     return None
 
 
-def _problem(finding: Finding, environment: Environment, user: str) -> Problem:
+def _problem(finding: Finding, environment: Environment, user: str, more: int = 0) -> Problem:
     shown = _shown(finding)
+    if more:
+        shown += f" (and {more} more path{'s' if more > 1 else ''} in the environment)"
     env_real = _real(environment.root)
-    inside = finding.real == env_real or env_real in finding.real.parents
+    inside = _inside(finding.real, env_real)
     target = env_real if inside else finding.real
     recursive = "-R " if inside else ""
     trust_path = env_real if inside else finding.real.parent
