@@ -20,7 +20,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-#: The oldest ipykernel that works with the jupyter_client this package supports.
+#: The oldest ipykernel accepted. Measured against jupyter_client 8.10 / jupyter_server 2.21:
+#: 6.0.3 runs (given the ipython_genutils it forgets to declare); 5.5.6 starts but fails
+#: every cell with the IPython 8+ that pip installs beside it today, and lacks the
+#: debugger protocol JupyterLab uses. tests/test_failures.py checks both ends.
 MIN_IPYKERNEL = Version("6.0")
 #: The oldest Python any supported ipykernel runs on.
 MIN_PYTHON = Version("3.7")
@@ -86,6 +89,12 @@ class Environment:
     reason: str = ""
     #: Variables the tool's own activation sets beyond the standard ones (conda, pixi).
     extra_variables: Mapping[str, str] = field(default_factory=dict)
+    #: Assignments made after ``extra_variables``, in order: each template is expanded
+    #: against the variables built so far (``${NAME}``, ``${NAME:-default}``, ``$$`` for
+    #: ``$``); None unsets. From conda's ``activate.d`` scripts and pixi's manifest.
+    activation_exports: tuple[tuple[str, str | None], ...] = ()
+    #: What a person may want to know that does not stop the launch (shown by the CLI).
+    notes: tuple[str, ...] = ()
     #: Environment modules loaded before activation, as the environment declares (`.modules`).
     modules: tuple[str, ...] = ()
 
@@ -231,7 +240,7 @@ def interpreter_problems(
                 ProblemCode.IPYKERNEL_TOO_OLD,
                 f"{env.root} has ipykernel {env.ipykernel_version}; this Jupyter server needs "
                 f"ipykernel {MIN_IPYKERNEL} or newer.",
-                f"Upgrade it: {install_command(env, f'ipykernel>={MIN_IPYKERNEL}', upgrade=True)}",
+                f"Upgrade it: {install_command(env, 'ipykernel', upgrade=True)}",
             )
         )
     return problems
@@ -239,12 +248,10 @@ def interpreter_problems(
 
 def install_command(env: Environment, requirement: str, *, upgrade: bool = False) -> str:
     """The shell command that installs ``requirement`` into ``env`` with the tool that made it."""
-    quoted = f"'{requirement}'" if any(c in requirement for c in "<>=") else requirement
-    if env.kind is Kind.UV or not (env.bin_dir / "pip").exists():
-        flag = " --upgrade" if upgrade else ""
-        return f"uv pip install{flag} --python {env.interpreter} {quoted}"
     flag = " --upgrade" if upgrade else ""
-    return f"{env.interpreter} -m pip install{flag} {quoted}"
+    if env.kind is Kind.UV or not (env.bin_dir / "pip").exists():
+        return f"uv pip install{flag} --python {env.interpreter} {requirement}"
+    return f"{env.interpreter} -m pip install{flag} {requirement}"
 
 
 def base_site_packages(prefix: Path, version: Version) -> list[Path]:

@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .modules import with_modules
 from .probe import probe, startup_problem
 from .report import describe
 from .resolver import (
+    EnvironmentUnusable,
     LaunchMode,
     LaunchPlan,
     LaunchRequest,
@@ -59,7 +61,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
 
     _plan: LaunchPlan | None = None
     _launched_at: float = 0.0
-    _early_exit: tuple[Path, int] | None = None
+    _died_unexpectedly: bool = False
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Resolve the environment, activate it in ``env``, and re-target the command."""
@@ -87,23 +89,22 @@ class ProjectKernelProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         """Launch as LocalProvisioner does, remembering when (to spot an early death)."""
         self._launched_at = time.monotonic()
-        self._early_exit = None
+        self._died_unexpectedly = False
         return await super().launch_kernel(cmd, **kwargs)
 
     async def poll(self) -> int | None:
-        """As LocalProvisioner, and note a kernel from an environment that died young."""
+        """As LocalProvisioner, and note a kernel that died without being asked to."""
         status: int | None = await super().poll()
+        if status is None or self.process is None or getattr(self.parent, "shutting_down", False):
+            return status
+        self._died_unexpectedly = True
         plan = self._plan
-        if (
-            status is not None
-            and self.process is not None
-            and plan is not None
-            and plan.mode is LaunchMode.ENVIRONMENT
-            and plan.environment is not None
-            and self._early_exit is None
-            and time.monotonic() - self._launched_at < self.startup_grace
-        ):
-            self._early_exit = (plan.environment.root, status)
+        young = time.monotonic() - self._launched_at < self.startup_grace
+        if plan is None or plan.mode is not LaunchMode.ENVIRONMENT or not young:
+            return status
+        assert plan.environment is not None
+        if _recent_failures.get(plan.environment.root, -1.0) < self._launched_at:
+            _recent_failures[plan.environment.root] = time.monotonic()
             self.log.error(
                 "project-kernels: the kernel from %s exited with code %s right after starting; "
                 "its error output is above. Run `project-kernels doctor --run %s` for details.",
@@ -121,9 +122,11 @@ class ProjectKernelProvisioner(LocalProvisioner):
             walk = resolve(request, settings)
         walk, base_env = with_modules(walk, base_env, module_settings_for(self))
         environment = walk.environment if walk is not None else None
-        if environment is not None and environment.usable and self._died_young(environment):
+        if environment is not None and environment.usable and self._failed_recently(environment):
             result = probe(environment, base_env)
-            if not result.ok:
+            if result.ok:
+                _recent_failures.pop(environment.root, None)
+            else:
                 self.log.error(
                     "project-kernels: %s cannot start ipykernel:\n%s",
                     describe(environment),
@@ -132,13 +135,22 @@ class ProjectKernelProvisioner(LocalProvisioner):
                 failed = environment.with_problems(startup_problem(environment, result))
                 walk = _replace_environment(walk, failed) if walk is not None else None
         if settings.on_unusable is OnUnusable.FALLBACK and not _fallback_available():
-            from dataclasses import replace
-
             settings = replace(settings, on_unusable=OnUnusable.ERROR)
-        return plan_launch(walk, base_env, settings)
+        try:
+            return plan_launch(walk, base_env, settings)
+        except EnvironmentUnusable as unusable:
+            if not self._died_unexpectedly:
+                raise
+            # The restarter is restarting a kernel that died: raising here would make it
+            # retry forever. A process that exits with the explanation lets the restarter
+            # count the failure and give up as it always does.
+            self.log.error("project-kernels: %s", unusable)
+            return LaunchPlan(LaunchMode.WARNED, base_env, environment, str(unusable), exits=True)
 
-    def _died_young(self, environment: Environment) -> bool:
-        return self._early_exit is not None and self._early_exit[0] == environment.root
+    def _failed_recently(self, environment: Environment) -> bool:
+        """Whether a kernel from ``environment`` died young lately, in this server."""
+        failed_at = _recent_failures.get(environment.root)
+        return failed_at is not None and time.monotonic() - failed_at < FAILURE_MEMORY_SECONDS
 
     def _server_root(self) -> Path | None:
         """The Jupyter server's root directory, when this kernel belongs to a server."""
@@ -157,13 +169,17 @@ class ProjectKernelProvisioner(LocalProvisioner):
             self.log.warning("project-kernels: %s", plan.message)
 
 
+#: Environments whose kernel died right after starting, and when: a new session for the
+#: same environment is examined first, so it gets the explanation at once.
+_recent_failures: dict[Path, float] = {}
+FAILURE_MEMORY_SECONDS = 600.0
+
+
 def _fallback_available() -> bool:
     return importlib.util.find_spec("ipykernel") is not None
 
 
-def _replace_environment(walk: Any, environment: Environment) -> Any:
-    from dataclasses import replace
-
+def _replace_environment(walk: Walk, environment: Environment) -> Walk:
     candidates = tuple(
         replace(c, environment=environment)
         if c.environment is not None and c.path == environment.root

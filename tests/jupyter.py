@@ -42,7 +42,9 @@ class ExecuteResult:
 class JupyterServer:
     """A running server; ``url`` is its base URL."""
 
-    def __init__(self, root: Path, config: str, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, root: Path, config: str, env: dict[str, str], log: Path, wrap: list[str] | None = None
+    ) -> None:
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,6 +60,7 @@ class JupyterServer:
             "JUPYTER_PLATFORM_DIRS": "1",
         }
         argv = [
+            *(wrap or []),
             sys.executable,
             "-m",
             "jupyter_server",
@@ -227,11 +230,19 @@ def _execute_over(ws: websocket.WebSocket, code: str, timeout: float) -> Execute
 
 @contextmanager
 def running_server(
-    root: Path, tmp: Path, config: str = "", env: dict[str, str] | None = None
+    root: Path,
+    tmp: Path,
+    config: str = "",
+    env: dict[str, str] | None = None,
+    wrap: list[str] | None = None,
 ) -> Iterator[JupyterServer]:
-    """A server over ``root`` with ``config`` as its only configuration."""
+    """A server over ``root`` with ``config`` as its only configuration.
+
+    ``wrap`` prefixes the server's command (for example to drop privileges).
+    """
     base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
-    server = JupyterServer(root, config, {**base, **(env or {})}, tmp / f"server-{free_port()}.log")
+    log = tmp / f"server-{free_port()}.log"
+    server = JupyterServer(root, config, {**base, **(env or {})}, log, wrap)
     try:
         yield server
     finally:
