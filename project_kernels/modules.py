@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -62,8 +63,9 @@ VOLATILE_VARIABLES: frozenset[str] = frozenset(
     {"JPY_SESSION_NAME", "JPY_PARENT_PID", "PWD", "OLDPWD", "SHLVL", "_"}
 )
 
-#: How long a failed load is remembered, so that kernels starting together fail together.
-FAILURE_TTL = 30.0
+#: How long a failed load is remembered: long enough for kernels that waited on the lock
+#: to share it, short enough that a fixed modulefile is picked up at the next try.
+FAILURE_TTL = 5.0
 
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_.+\-/]*$")
 
@@ -372,6 +374,8 @@ def cache_key(modules: Sequence[str], base: Mapping[str, str], settings: ModuleS
             "init": list(settings.init_files),
             "env": stable,
             "python": sys.executable,
+            # Module loads may differ between nodes sharing one home directory.
+            "node": platform.node(),
         }
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]

@@ -33,8 +33,9 @@ from project_kernels.discovery import Walk
 from project_kernels.modules import DECLARATION_NAME, ModuleSettings, with_modules
 from project_kernels.resolver import LaunchRequest, Settings, resolve
 
-#: Calls one directory level of the walk may cost (one lstat per environment name today).
-PER_LEVEL_BUDGET = 6
+#: Calls one directory level of the walk may cost: one stat per name looked for there
+#: (environment directories such as .venv, and the tools' marker files such as pixi.toml).
+PER_LEVEL_BUDGET = 12
 #: Calls inspecting the environment found may cost, whatever the project's size. Trust checks
 #: dominate: they follow every checked path from ``/`` (an lstat per component, as realpath).
 INSPECTION_BUDGET = 200
