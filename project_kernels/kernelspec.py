@@ -115,11 +115,9 @@ class ProjectKernelSpecManager(KernelSpecManager):
             root = getattr(self.parent, "root_dir", None)
             if not root:
                 return None
-            from .config import settings_for
-
             self._listing = EnvironmentListing(
                 Path(os.path.abspath(os.path.expanduser(root))),
-                lambda: settings_for(self).locators(),
+                self._scan_options,
                 self._template,
                 provisioner=PROVISIONER_NAME,
                 max_depth=self.list_max_depth,
@@ -129,6 +127,13 @@ class ProjectKernelSpecManager(KernelSpecManager):
                 log=self.log,
             )
         return self._listing
+
+    def _scan_options(self) -> dict[str, Any]:
+        """The ``ProjectKernels`` settings in force here, for the scanning process."""
+        from .config import ProjectKernels
+
+        settings = ProjectKernels(parent=self)
+        return {name: getattr(settings, name) for name in settings.trait_names(config=True)}
 
     def _listed_spec(self, kernel_name: str) -> KernelSpec | None:
         listing = self.listing()

@@ -1,11 +1,16 @@
 """The environments under the server's root, listed as kernelspecs for the kernel picker.
 
 JupyterLab asks for the kernelspecs every 61 seconds per tab and on every kernel
-connection, and nothing in Jupyter caches the answer. So the listing is a cache:
-:func:`~.discovery.scan` (bounded in depth and count, pruning ``.git``,
-``node_modules``, ``site-packages`` and hidden trees) runs in a background thread,
+connection, and nothing in Jupyter caches the answer. So the listing is a cache,
 and every request is answered from the last finished scan, starting a new scan
-when that one is older than the refresh interval.
+in the background when that one is older than the refresh interval.
+
+The scan itself (:func:`~.discovery.scan`: bounded in depth and count, pruning
+``.git``, ``node_modules``, ``site-packages`` and hidden trees) runs in a child
+process at lower CPU priority (``python -m project_kernels.picker``), watched by
+a thread. A scan in a thread of the server would hold the interpreter lock for
+most of its run and delay every request by milliseconds at a time; a child
+process shares nothing with the event loop.
 
 Each environment becomes a kernelspec whose provisioner config pins it
 (``ProjectKernelProvisioner.environment``), with a name made from its path
@@ -19,9 +24,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .discovery import Locator, scan
-from .environments import Environment, ProblemCode
 from .report import sanitize
 
 #: Every listed kernel's name starts with this.
@@ -38,6 +44,18 @@ NAME_PREFIX = "project-"
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 #: Kernel names JupyterLab and jupyter_client accept.
 VALID_NAME = re.compile(r"^[a-z0-9._-]+$")
+#: How much lower than the server's the scanning process's CPU priority is.
+SCAN_NICENESS = 10
+SCAN_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Found:
+    """One environment a scan found: where, its Python version, and its first problem."""
+
+    path: Path
+    python_version: str | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,41 +74,46 @@ def kernel_name(relative: str) -> str:
     return f"{NAME_PREFIX}{slug}-{digest}"
 
 
-def display_name(environment: Environment, relative: str) -> str:
+def display_name(found: Found, relative: str) -> str:
     """``Python 3.12 (analysis/.venv)``; ``(analysis/.venv, needs ipykernel)`` and the like."""
-    version = environment.python_version
-    python = f"Python {version.major}.{version.minor}" if version is not None else "Python"
+    major_minor = ".".join((found.python_version or "").split(".")[:2])
+    python = f"Python {major_minor}" if major_minor else "Python"
     where = sanitize(relative)
-    if environment.problems:
-        code = environment.problems[0].code
-        where += ", needs ipykernel" if code is ProblemCode.NO_IPYKERNEL else f", {code.value}"
+    if found.problem == "no-ipykernel":
+        where += ", needs ipykernel"
+    elif found.problem:
+        where += f", {found.problem}"
     return f"{python} ({where})"
 
 
 def spec_for(
-    environment: Environment, relative: str, template: Mapping[str, Any], provisioner: str
+    found: Found, relative: str, template: Mapping[str, Any], provisioner: str
 ) -> dict[str, Any]:
-    """A kernelspec like ``template`` (python3's) that launches ``environment``, pinned."""
+    """A kernelspec like ``template`` (python3's) that launches ``found``, pinned."""
     metadata = dict(template.get("metadata") or {})
     metadata["kernel_provisioner"] = {
         "provisioner_name": provisioner,
-        "config": {"environment": str(environment.root)},
+        "config": {"environment": str(found.path)},
     }
     return {
         **template,
-        "display_name": display_name(environment, relative),
+        "display_name": display_name(found, relative),
         "language": "python",
         "metadata": metadata,
     }
 
 
 class EnvironmentListing:
-    """The environments below ``root``, from a scan that runs in a background thread."""
+    """The environments below ``root``, from scans that run in the background.
+
+    ``options`` gives the ``ProjectKernels`` trait values the scanning process
+    finds environments with (names, kinds, trust), so it finds what a launch would.
+    """
 
     def __init__(
         self,
         root: Path,
-        locators: Callable[[], Sequence[Locator]],
+        options: Callable[[], Mapping[str, Any]],
         template: Callable[[], tuple[Mapping[str, Any], str]],
         *,
         provisioner: str,
@@ -101,7 +124,7 @@ class EnvironmentListing:
         log: logging.Logger | None = None,
     ) -> None:
         self.root = root
-        self._locators = locators
+        self._options = options
         self._template = template
         self._provisioner = provisioner
         self.max_depth = max_depth
@@ -114,8 +137,6 @@ class EnvironmentListing:
         self._resource_dir = ""
         self._finished_at: float | None = None
         self._running: concurrent.futures.Future[None] | None = None
-        #: How long the last scan took and how many directories it saw (for the log and tests).
-        self.last_scan: tuple[float, int, bool] | None = None
 
     @property
     def ready(self) -> bool:
@@ -137,9 +158,8 @@ class EnvironmentListing:
     def lookup(self, name: str, wait: float = 0.0) -> Listed | None:
         """The listed kernel called ``name``, waiting up to ``wait`` s for a first scan."""
         if not self.ready and wait > 0:
-            future = self.refresh()
             with contextlib.suppress(concurrent.futures.TimeoutError):
-                future.result(timeout=wait)
+                self.refresh().result(timeout=wait)
         return self._entries.get(name)
 
     def refresh(self) -> concurrent.futures.Future[None]:
@@ -165,39 +185,40 @@ class EnvironmentListing:
 
     def _scan_into(self, future: concurrent.futures.Future[None]) -> None:
         try:
-            self._entries = self._scan()
+            self._entries = self._listed(self._scan())
         except Exception as error:  # the server must not die of a listing
-            self._log.warning("project-kernels: listing environments failed: %s", error)
+            self._log.warning("project-kernels: listing the environments failed: %s", error)
         finally:
             self._finished_at = time.monotonic()
             future.set_result(None)
 
-    def _scan(self) -> dict[str, Listed]:
+    def _scan(self) -> list[Found]:
         started = time.monotonic()
-        result = scan(
-            self.root,
-            self._locators(),
-            max_depth=self.max_depth,
-            max_directories=self.max_directories,
+        request = {
+            "root": str(self.root),
+            "options": dict(self._options()),
+            "max_depth": self.max_depth,
+            "max_directories": self.max_directories,
+        }
+        completed = subprocess.run(
+            [sys.executable, "-m", "project_kernels.picker"],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=SCAN_TIMEOUT,
+            check=False,
         )
-        template, self._resource_dir = self._template()
-        entries: dict[str, Listed] = {}
-        seen = set(self._exclude)
-        for candidate in result.candidates:
-            environment = candidate.environment
-            if environment is None:
-                continue
-            real = os.path.realpath(environment.root)
-            if real in seen:
-                continue
-            seen.add(real)
-            relative = environment.root.relative_to(self.root).as_posix()
-            name = kernel_name(relative)
-            entries[name] = Listed(
-                name, spec_for(environment, relative, template, self._provisioner), environment.root
-            )
-        self.last_scan = (time.monotonic() - started, result.directories_seen, result.truncated)
-        if result.truncated:
+        if completed.returncode != 0:
+            raise RuntimeError(completed.stderr.strip() or f"exit code {completed.returncode}")
+        answer = json.loads(completed.stdout)
+        found = [Found(Path(e["path"]), e["python_version"], e["problem"]) for e in answer["found"]]
+        self._log.debug(
+            "project-kernels: listed %d environments from %d directories in %.3f s",
+            len(found),
+            answer["directories_seen"],
+            time.monotonic() - started,
+        )
+        if answer["truncated"]:
             self._log.warning(
                 "project-kernels: the kernel picker lists the environments in the first %d "
                 "directories under %s only; raise ProjectKernelSpecManager.list_max_directories "
@@ -205,4 +226,62 @@ class EnvironmentListing:
                 self.max_directories,
                 sanitize(str(self.root)),
             )
+        return found
+
+    def _listed(self, found: Sequence[Found]) -> dict[str, Listed]:
+        template, self._resource_dir = self._template()
+        entries: dict[str, Listed] = {}
+        seen = set(self._exclude)
+        for environment in found:
+            real = os.path.realpath(environment.path)
+            if real in seen:  # the server's own environment, or one reached twice by symlinks
+                continue
+            seen.add(real)
+            relative = environment.path.relative_to(self.root).as_posix()
+            name = kernel_name(relative)
+            spec = spec_for(environment, relative, template, self._provisioner)
+            entries[name] = Listed(name, spec, environment.path)
         return entries
+
+
+def scan_for_listing(request: Mapping[str, Any]) -> dict[str, Any]:
+    """What the scanning process answers: the environments below the request's root."""
+    from .config import ProjectKernels
+    from .discovery import scan
+
+    settings = ProjectKernels(**request["options"]).settings()
+    result = scan(
+        Path(request["root"]),
+        settings.locators(),
+        max_depth=int(request["max_depth"]),
+        max_directories=int(request["max_directories"]),
+    )
+    found = []
+    for candidate in result.candidates:
+        environment = candidate.environment
+        if environment is None:
+            continue
+        version = environment.python_version
+        found.append(
+            {
+                "path": str(environment.root),
+                "python_version": str(version) if version is not None else None,
+                "problem": environment.problems[0].code.value if environment.problems else None,
+            }
+        )
+    return {
+        "found": found,
+        "directories_seen": result.directories_seen,
+        "truncated": result.truncated,
+    }
+
+
+def main() -> None:
+    """``python -m project_kernels.picker``: one scan, request on stdin, answer on stdout."""
+    with contextlib.suppress(OSError):
+        os.nice(SCAN_NICENESS)
+    print(json.dumps(scan_for_listing(json.load(sys.stdin))))
+
+
+if __name__ == "__main__":
+    main()
