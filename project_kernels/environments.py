@@ -408,6 +408,13 @@ def _binary_problem(env: Environment) -> Problem | None:
             f"Make it executable (`chmod +x {os.path.realpath(path)}`) or recreate the "
             f"environment: {_recreate_command(env.root, env.kind)}",
         )
+    if not os.path.isfile(path):
+        # A FIFO or device planted as bin/python would block the open() below forever.
+        return Problem(
+            ProblemCode.NOT_EXECUTABLE,
+            f"{path} is not a regular file, so it is not a Python interpreter.",
+            f"Recreate the environment: {_recreate_command(env.root, env.kind)}",
+        )
     try:
         with open(path, "rb") as handle:
             header = handle.read(20)

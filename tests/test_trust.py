@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import sysdeps
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 
 from project_kernels import cli
+from project_kernels.discovery import Walk
 from project_kernels.environments import ProblemCode, inspect_venv
 from project_kernels.report import sanitize
 from project_kernels.resolver import LaunchRequest, Settings, resolve
@@ -428,6 +430,25 @@ def test_an_unusable_trusted_environment_keeps_its_own_problems(tmp_path: Path) 
     shutil.rmtree(site_packages(env) / "ipykernel-7.4.0.dist-info")
     judged = judge(inspect_venv(env), TrustPolicy.for_current_user())
     assert [p.code for p in judged.problems] == [ProblemCode.NO_IPYKERNEL]
+
+
+def test_a_fifo_planted_as_the_interpreter_does_not_hang_the_walk(tmp_path: Path) -> None:
+    env = plant(tmp_path / "nb" / ".venv", tmp_path / "marker")
+    (env / "bin" / "python").unlink()
+    os.mkfifo(env / "bin" / "python")
+    (env / "bin" / "python").chmod(0o755)
+    chown_tree(env, NOBODY, NOGROUP)
+    found: list[Walk | None] = []
+    request = LaunchRequest(cwd=str(tmp_path / "nb"), root_dir=tmp_path)
+    worker = threading.Thread(
+        target=lambda: found.append(resolve(request, Settings())), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=20)
+    assert found, "inspecting a FIFO interpreter blocked"
+    walk = found[0]
+    assert walk is not None and walk.environment is not None
+    assert {p.code for p in walk.environment.problems} == {ProblemCode.UNTRUSTED}
 
 
 # --- the walk never leaves the root -----------------------------------------------------
