@@ -76,5 +76,10 @@ def make_env(
 
 
 def install(interpreter: Path, *requirements: str) -> None:
-    """Install into the environment of ``interpreter``."""
-    run(uv(), "pip", "install", "--quiet", "--python", interpreter, *requirements)
+    """Install into the environment of ``interpreter``.
+
+    Files are copied, not hard-linked from uv's cache: tests damage, chmod and chown
+    installed files, which must never reach the cache that other environments share.
+    """
+    run(uv(), "pip", "install", "--quiet", "--link-mode=copy", "--python", interpreter,
+        *requirements)
