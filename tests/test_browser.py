@@ -1,0 +1,168 @@
+"""JupyterLab in a real browser: what a person sees when they run a notebook.
+
+A real ``jupyter server`` with JupyterLab and project-kernels serves a project tree;
+Playwright drives Debian's chromium (no browser download) to open notebooks, run
+their cells and read the outputs from the page. Screenshots of each page are saved
+under ``test-results/browser/``, whether the test passes or fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from envfactory import make_env
+from jupyter import PROJECT_KERNELS_CONFIG, TOKEN, JupyterServer, running_server
+from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
+from sysdeps import chromium
+
+pytestmark = pytest.mark.slow
+
+RESULTS = Path(__file__).resolve().parents[1] / "test-results" / "browser"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+NOTEBOOK_CELLS = ".jp-NotebookPanel:visible .jp-Cell"
+FALLBACK_FIRST_LINE = "The project environment for this notebook cannot run a kernel."
+
+
+def quiet_lab(settings: Path) -> str:
+    """Configuration for nothing but the notebook on the page: no news or update prompts."""
+    plugin = settings / "@jupyterlab" / "apputils-extension"
+    plugin.mkdir(parents=True)
+    notification = plugin / "notification.jupyterlab-settings"
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    return (
+        f"c.LabApp.user_settings_dir = {str(settings)!r}\n"
+        "c.LabApp.news_url = None\n"
+        'c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"\n'
+    )
+
+
+def write_notebook(path: Path, source: str) -> str:
+    """A one-cell notebook saved with the ``python3`` kernel, as JupyterLab saves it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "c0",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(notebook, indent=1))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """JupyterLab over a tree with a working project and one whose venv lacks ipykernel."""
+    tmp = tmp_path_factory.mktemp("lab")
+    # A short root, so the paths on the page (and in the README's screenshot) read well.
+    root = Path(tempfile.mkdtemp(prefix="projects-"))
+    try:
+        make_env(root / "analysis" / ".venv")
+        write_notebook(root / "analysis" / "2024" / "report.ipynb", "import sys\nprint(sys.prefix)")
+        make_env(root / "broken" / ".venv", ipykernel=False)
+        write_notebook(root / "broken" / "notes.ipynb", "import sys\nprint(sys.prefix)")
+        config = PROJECT_KERNELS_CONFIG + quiet_lab(tmp / "lab-settings")
+        with running_server(root, tmp, config) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[BrowserContext]:
+    """One headless chromium for the module, with a fresh profile."""
+    executable = chromium()
+    profile = tempfile.mkdtemp(prefix="project-kernels-chromium-")
+    try:
+        with sync_playwright() as driver:
+            context = driver.chromium.launch_persistent_context(
+                profile,
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1360, "height": 720},
+            )
+            try:
+                yield context
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextmanager
+def notebook_page(
+    browser: BrowserContext, lab: JupyterServer, notebook: str, shot: str
+) -> Iterator[Page]:
+    """A page with ``notebook`` open in JupyterLab; a screenshot is saved when done."""
+    page = browser.new_page()
+    try:
+        # A workspace of its own, so that no tab of another test is restored on the page.
+        page.goto(f"{lab.url}/lab/workspaces/{shot}/tree/{notebook}?reset&token={TOKEN}")
+        page.locator(NOTEBOOK_CELLS + " .cm-content").first.wait_for(timeout=60_000)
+        yield page
+    finally:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(RESULTS / f"{shot}.png"))
+        page.close()
+
+
+def run_first_cell(page: Page) -> Locator:
+    """Once the kernel is idle, click into the first cell and press Shift+Enter.
+
+    Returns the cell's output locator.
+    """
+    expect(page.get_by_role("button", name=re.compile(r"\| Idle$"))).to_be_visible(timeout=90_000)
+    cell = page.locator(NOTEBOOK_CELLS).first
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    return cell.locator(".jp-OutputArea-output")
+
+
+def test_a_notebook_in_a_project_prints_its_environment(
+    browser: BrowserContext, lab: JupyterServer
+) -> None:
+    environment = lab.root / "analysis" / ".venv"
+    with notebook_page(browser, lab, "analysis/2024/report.ipynb", "project-environment") as page:
+        output = run_first_cell(page)
+        expect(output).to_have_text(str(environment), timeout=90_000)
+
+
+def test_a_notebook_next_to_a_broken_environment_reads_the_explanation(
+    browser: BrowserContext, lab: JupyterServer
+) -> None:
+    environment = lab.root / "broken" / ".venv"
+    with notebook_page(browser, lab, "broken/notes.ipynb", "broken-environment") as page:
+        output = run_first_cell(page)
+        expect(output).to_contain_text(FALLBACK_FIRST_LINE, timeout=90_000)
+        text = output.inner_text()
+        assert text.startswith(FALLBACK_FIRST_LINE), text
+        assert f"Problem: ipykernel is not installed in {environment}" in text, text
+        assert f"{environment}/bin/python -m pip install ipykernel" in text, text
