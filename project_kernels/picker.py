@@ -213,7 +213,7 @@ class EnvironmentListing:
         answer = json.loads(completed.stdout)
         found = [Found(Path(e["path"]), e["python_version"], e["problem"]) for e in answer["found"]]
         self._log.debug(
-            "project-kernels: listed %d environments from %d directories in %.3f s",
+            "project-kernels: listed %d environment(s) from %d directories in %.3f s",
             len(found),
             answer["directories_seen"],
             time.monotonic() - started,
@@ -231,17 +231,24 @@ class EnvironmentListing:
     def _listed(self, found: Sequence[Found]) -> dict[str, Listed]:
         template, self._resource_dir = self._template()
         entries: dict[str, Listed] = {}
-        seen = set(self._exclude)
-        for environment in found:
-            real = os.path.realpath(environment.path)
-            if real in seen:  # the server's own environment, or one reached twice by symlinks
-                continue
-            seen.add(real)
+        for environment in _distinct(found, self._exclude):
             relative = environment.path.relative_to(self.root).as_posix()
             name = kernel_name(relative)
             spec = spec_for(environment, relative, template, self._provisioner)
             entries[name] = Listed(name, spec, environment.path)
         return entries
+
+
+def _distinct(found: Sequence[Found], exclude: set[str]) -> list[Found]:
+    """Each environment once (reached through a symlink only if not directly), none excluded."""
+    chosen: dict[str, Found] = {}
+    for environment in found:
+        real = os.path.realpath(environment.path)
+        if real in exclude:
+            continue
+        if real not in chosen or os.path.islink(chosen[real].path):
+            chosen[real] = environment
+    return list(chosen.values())
 
 
 def scan_for_listing(request: Mapping[str, Any]) -> dict[str, Any]:

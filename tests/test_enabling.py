@@ -178,7 +178,7 @@ def test_enable_makes_a_server_with_no_other_config_project_aware_and_disable_un
     assert str(drop_in) in verdicts["Jupyter server (JupyterLab, Notebook 7, Voila)"]["why"]
 
     with server_from(prefix, project, tmp_path, home) as server:
-        assert python3_spec(server)["metadata"]["kernel_provisioner"]["provisioner_name"] == (  # type: ignore[index]
+        assert python3_spec(server)["metadata"]["kernel_provisioner"]["provisioner_name"] == (
             "project-kernels"
         )
         assert kernel_prefix(server, "analysis/2024/report.ipynb") == str(
@@ -195,7 +195,7 @@ def test_enable_makes_a_server_with_no_other_config_project_aware_and_disable_un
     assert "NOT project-aware" in status.stdout
 
     with server_from(prefix, project, tmp_path, home) as server:
-        assert "kernel_provisioner" not in python3_spec(server)["metadata"]  # type: ignore[operator]
+        assert "kernel_provisioner" not in python3_spec(server)["metadata"]
         assert kernel_prefix(server, "analysis/2024/report.ipynb") == str(prefix)
 
 
