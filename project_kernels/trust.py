@@ -138,6 +138,9 @@ def judge(environment: Environment, policy: TrustPolicy) -> Environment:
     The other problems are dropped on purpose: their fixes would have the person
     run the untrusted interpreter.
     """
+    if any(p.code is ProblemCode.UNREADABLE for p in environment.problems):
+        # Nothing of it can be read, so nothing of it runs: that is the clearest message.
+        return environment
     findings = findings_for(environment, policy)
     if not findings:
         return environment
