@@ -1,0 +1,28 @@
+# project-kernels on a cluster: the configuration of the site's shared Jupyter installation.
+#
+# Install it as <prefix>/etc/jupyter/jupyter_server_config.py of the Python that runs the
+# users' Jupyter servers (here /opt/jupyter, the prefix the `jupyter` module below puts on PATH),
+# or run `/opt/jupyter/bin/project-kernels enable --sys-prefix` instead. It then applies to
+# every server started from that prefix: by JupyterHub's batchspawner (jupyterhub_config.py),
+# by Open OnDemand (ondemand/script.sh.erb) or by a user on a compute node.
+c = get_config()  # noqa: F821
+
+c.ServerApp.kernel_spec_manager_class = "project_kernels.ProjectKernelSpecManager"
+
+# Environments built on environment modules declare them (`project-kernels pin-modules`); the
+# kernel is started with them loaded. The module system is found as a login shell finds it
+# (LMOD_CMD, MODULES_CMD, MODULESHOME, then these files); set the command if it is elsewhere.
+# c.ProjectKernels.module_command = "/usr/share/lmod/lmod/libexec/lmod"
+# c.ProjectKernels.module_init_files = ["/etc/profile.d/lmod.sh"]
+# A busy login or compute node can take long to evaluate modules; the result is cached per user.
+# c.ProjectKernels.module_timeout = 60.0
+
+# Project environments shared by a project group (group-writable /proj/<name>/.venv) run only
+# when the group is trusted: trusting it lets its members run code as everyone who opens a
+# notebook below that environment.
+# c.ProjectKernels.trusted_groups = ["proj-climate"]
+# Environments the site manages centrally are not checked for ownership.
+# c.ProjectKernels.trusted_paths = ["/sw/envs"]
+
+# On a parallel file system the walk stops at the server's root; keep that root at the user's
+# home or project directory rather than "/".
