@@ -299,7 +299,7 @@ def login_shell(site: Site, script: str, cwd: Path) -> subprocess.CompletedProce
     return subprocess.run(
         ["bash", "-lc", script],
         cwd=cwd,
-        env=site.env(),
+        env=site.env(XDG_CACHE_HOME=str(cwd.parent / "xdg-cache")),  # not the tester's ~/.cache
         capture_output=True,
         text=True,
         timeout=120,
