@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 
 from .environments import Environment, Kind
+from .kinds.shell import expand
 
 #: Variables that describe the *server's* environment and would mislead the kernel's.
 STALE_VARIABLES: tuple[str, ...] = (
@@ -31,6 +32,14 @@ STALE_VARIABLES: tuple[str, ...] = (
     "PIXI_PROMPT",
     "PIXI_IN_SHELL",
     "PIXI_EXE",
+    # What `pipenv run`, `pdm run`, `hatch run`, `poetry shell` and `pyenv activate` add.
+    "PIPENV_ACTIVE",
+    "PIPENV_PROJECT_DIR",
+    "PDM_PROJECT_ROOT",
+    "PDM_RUN_CWD",
+    "HATCH_ENV_ACTIVE",
+    "POETRY_ACTIVE",
+    "PYENV_VIRTUAL_ENV",
 )
 
 
@@ -58,8 +67,14 @@ def activated(environment: Environment, base: Mapping[str, str]) -> dict[str, st
     if environment.kind in (Kind.CONDA, Kind.PIXI):
         env["CONDA_PREFIX"] = str(environment.root)
         env["CONDA_DEFAULT_ENV"] = str(environment.root)
+        env["CONDA_SHLVL"] = "1"
     elif environment.kind is not Kind.PYENV:
         env["VIRTUAL_ENV"] = str(environment.root)
         env["VIRTUAL_ENV_PROMPT"] = environment.root.name
     env.update(environment.extra_variables)
+    for name, template in environment.activation_exports:
+        if template is None:
+            env.pop(name, None)
+        else:
+            env[name] = expand(template, env)
     return env

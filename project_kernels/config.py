@@ -14,6 +14,8 @@ from traitlets import Enum, Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .discovery import DEFAULT_NAMES
+from .environments import Kind
+from .locators import ToolOptions
 from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .resolver import OnUnusable, Settings
 from .trust import TrustPolicy
@@ -44,6 +46,47 @@ class ProjectKernels(LoggingConfigurable):
         '!' shell commands; 'error' fails the start with the same explanation; 'warn' runs
         the server's Python with a warning in the log.""",
     ).tag(config=True)
+
+    environment_kinds = List(
+        Enum([kind.value for kind in Kind]),
+        default_value=[kind.value for kind in Kind],
+        help="""The kinds of environment looked for: venv, virtualenv, uv (the directories
+        of environment_names), conda, pixi, poetry, pipenv, pdm, hatch, pyenv. At one level
+        they are tried in the order the README's "Environments it finds" gives.""",
+    ).tag(config=True)
+
+    conda_directories = List(
+        Unicode(),
+        default_value=list(ToolOptions().conda_directories),
+        help="""Directory names, inside a project, that hold a conda environment made with
+        `conda create -p` (found when they contain conda-meta/).""",
+    ).tag(config=True)
+
+    conda_envs_dirs = List(
+        Unicode(),
+        default_value=[],
+        help="""Directories holding named conda environments, searched before conda's own
+        (CONDA_ENVS_PATH, envs_dirs of .condarc, <conda>/envs, ~/.conda/envs) for the name an
+        environment.yml gives.""",
+    ).tag(config=True)
+
+    pixi_environment = Unicode(
+        ToolOptions().pixi_environment,
+        help="""The pixi environment notebooks run in: .pixi/envs/<name> of the workspace.""",
+    ).tag(config=True)
+
+    def tool_options(self) -> ToolOptions:
+        """Where the tool locators look besides the tools' own files."""
+        return ToolOptions(
+            conda_directories=tuple(self.conda_directories),
+            conda_envs_dirs=tuple(Path(p).expanduser() for p in self.conda_envs_dirs),
+            pixi_environment=self.pixi_environment,
+        )
+
+    def kinds(self) -> frozenset[Kind] | None:
+        """The kinds looked for; None when every kind is."""
+        kinds = frozenset(Kind(value) for value in self.environment_kinds)
+        return None if kinds == frozenset(Kind) else kinds
 
     module_command = Unicode(
         "",
@@ -118,6 +161,8 @@ class ProjectKernels(LoggingConfigurable):
             environment_names=tuple(self.environment_names),
             stop_directory=Path(self.stop_directory).expanduser() if self.stop_directory else None,
             on_unusable=OnUnusable(self.on_unusable),
+            environment_kinds=self.kinds(),
+            tools=self.tool_options(),
         )
 
 

@@ -204,7 +204,10 @@ def scan(
         for locate in locators:
             for candidate in locate(directory):
                 found.append(candidate)
-                claimed.add(candidate.path.name)
+                # Only what sits in this directory is claimed: a tool's environment kept
+                # elsewhere (poetry's, pixi's .pixi/envs/default) must not hide a subdirectory.
+                if candidate.path.parent == directory:
+                    claimed.add(candidate.path.name)
         if depth >= max_depth:
             continue
         try:

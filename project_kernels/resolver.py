@@ -22,10 +22,10 @@ from .discovery import (
     choose_boundary,
     choose_start,
     is_within,
-    named_directories,
     walk_up,
 )
 from .environments import Environment, Kind, Problem, ProblemCode
+from .locators import ToolOptions, project_locators
 from .report import sanitize, unusable_report
 from .trust import TrustPolicy, is_untrusted, trusted_only
 
@@ -51,6 +51,10 @@ class Settings:
     on_unusable: OnUnusable = OnUnusable.FALLBACK
     extra_locators: tuple[Locator, ...] = field(default=())
     trust: TrustPolicy = field(default_factory=TrustPolicy.for_current_user)
+    #: The kinds of environment looked for (None: every kind; see :mod:`.locators`).
+    environment_kinds: frozenset[Kind] | None = None
+    #: Where the tool locators look besides the tools' own files.
+    tools: ToolOptions = field(default_factory=ToolOptions)
 
     def locators(self) -> list[Locator]:
         """The locators consulted at each level, in order of precedence.
@@ -58,7 +62,10 @@ class Settings:
         Each is wrapped in the trust policy, so that every environment found (walked,
         pinned or listed) carries an ``untrusted`` problem when it may not run.
         """
-        found = [named_directories(self.environment_names), *self.extra_locators]
+        found = [
+            *project_locators(self.environment_names, self.environment_kinds, self.tools),
+            *self.extra_locators,
+        ]
         return [trusted_only(locate, self.trust) for locate in found]
 
 

@@ -323,22 +323,6 @@ def test_nbconvert_and_papermill_run_a_notebook_in_its_environment_after_enable(
     assert printed(tmp_path / "pm3.ipynb") == str(clean_prefix)
 
 
-def test_papermill_with_the_environment_variable_and_nothing_enabled(
-    prefix: Path, project: Path, home: dict[str, str], tmp_path: Path
-) -> None:
-    notebook = project / "analysis" / "2024" / "report.ipynb"
-    env = {**home, "JUPYTER_DEFAULT_PROVISIONER_NAME": "project-kernels"}
-    ran = run(
-        [prefix / "bin" / "python", "-m", "papermill", notebook.name, tmp_path / "out.ipynb"],
-        env,
-        notebook.parent,
-    )
-    assert ran.returncode == 0, ran.stderr
-    assert printed(tmp_path / "out.ipynb") == str(project / "analysis" / ".venv")
-    status = project_kernels(prefix, "status", env=env)
-    assert "JUPYTER_DEFAULT_PROVISIONER_NAME=project-kernels" in status.stdout
-
-
 def test_the_extension_leaves_a_spec_manager_the_admin_chose(
     clean_prefix: Path, project: Path, home: dict[str, str], tmp_path: Path
 ) -> None:

@@ -1,0 +1,93 @@
+"""pdm: the interpreter a project's ``.pdm-python`` names, else pdm's central environment.
+
+pdm saves the interpreter it uses in ``.pdm-python`` (``pdm use``, ``pdm install``);
+the environment is the venv that interpreter belongs to. Without that file, a
+project pdm manages (``[tool.pdm]`` or ``pdm.lock``) is looked for where
+``pdm venv create`` puts central environments: ``{venv.location}/{dir}-{hash}-{X.Y}``,
+with ``{dir}`` the project directory's name and ``{hash}`` the first 8
+characters of the URL-safe base64 of the MD5 of its real path; ``venv.location``
+from pdm's ``config.toml`` (``PDM_CONFIG_FILE``, else ``~/.config/pdm``), else
+``~/.local/share/pdm/venvs``. (An in-project ``.venv`` is found before this.)
+
+``pdm run`` sets ``VIRTUAL_ENV`` and ``PDM_PROJECT_ROOT`` and puts the
+environment's ``bin`` first on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from ..discovery import Candidate
+from ..environments import Kind
+from .base import Context, Level, read_toml, string, table, venv_candidate
+
+
+def env_prefix(project_dir: Path) -> str:
+    """``{dir}-{hash}-``, how the names of the project's central environments start."""
+    real = Path(os.path.realpath(project_dir))
+    digest = hashlib.md5(real.as_posix().encode(), usedforsecurity=False).digest()
+    return f"{real.name}-{base64.urlsafe_b64encode(digest).decode()[:8]}-"
+
+
+def venv_location(context: Context) -> Path:
+    """pdm's ``venv.location``."""
+    config = context.path_variable("PDM_CONFIG_FILE") or (
+        context.user_config_dir / "pdm" / "config.toml"
+    )
+    location = string(table(read_toml(config), "venv"), "location")
+    return context.expand(location) if location else context.user_data_dir / "pdm" / "venvs"
+
+
+def locate(level: Level, context: Context) -> Iterator[Candidate]:
+    """The environment pdm uses for the project in this directory."""
+    variables = {"PDM_PROJECT_ROOT": str(level.directory)}
+    if level.has_file(".pdm-python"):
+        saved = level.directory / ".pdm-python"
+        try:
+            interpreter = Path(saved.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            return
+        if not interpreter.is_absolute():
+            interpreter = level.directory / interpreter
+        root = interpreter.parent.parent
+        if not os.path.isfile(root / "pyvenv.cfg"):
+            yield Candidate(
+                root,
+                skipped=(
+                    f"{saved} names {interpreter}, which is not in a virtual environment "
+                    "(pdm's __pypackages__ mode is not supported); run `pdm use` to pick one"
+                ),
+            )
+            return
+        reason = f"environment of the interpreter {saved} names ({interpreter})"
+        yield venv_candidate(root, Kind.PDM, reason, variables)
+        return
+    pyproject = level.pyproject()
+    if not (table(pyproject, "tool", "pdm") or (pyproject and level.has_file("pdm.lock"))):
+        return
+    location = venv_location(context)
+    central = _newest(location, env_prefix(level.directory))
+    if central is None:
+        return
+    reason = f"central environment pdm made for {level.directory}: {central.name} in {location}"
+    yield venv_candidate(central, Kind.PDM, reason, variables)
+
+
+def _newest(location: Path, prefix: str) -> Path | None:
+    try:
+        names = [n for n in os.listdir(location) if n.startswith(prefix)]
+    except OSError:
+        return None
+    found: list[tuple[Version, str]] = []
+    for name in names:
+        try:
+            found.append((Version(name[len(prefix) :]), name))
+        except InvalidVersion:
+            continue
+    return location / max(found)[1] if found else None
