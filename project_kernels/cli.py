@@ -88,6 +88,7 @@ def environment_json(environment: Environment | None) -> dict[str, Any] | None:
         "modules": list(environment.modules),
         "usable": environment.usable,
         "reason": environment.reason,
+        "notes": list(environment.notes),
         "problems": [
             {"code": p.code.value, "summary": p.summary, "fix": p.fix} for p in environment.problems
         ],
@@ -154,11 +155,14 @@ def cmd_which(args: argparse.Namespace) -> int:
     elif mode == LaunchMode.ENVIRONMENT.value:
         print(f"Launches: {_show(environment.interpreter)}")
         print(f"Environment: {describe(environment)}")
-        print(f"Chosen as the {environment.reason}.")
+        print(f"Kind: {environment.kind.value}")
+        print(f"Chosen as the {sanitize(environment.reason)}.")
+        _print_notes(environment)
         _print_modules(environment)
     else:
         print(message)
-        print(f"\nLaunches: {_mode_text(mode)}")
+        print(f"\nKind: {environment.kind.value}, chosen as the {sanitize(environment.reason)}.")
+        print(f"Launches: {_mode_text(mode)}")
     return 0 if environment is None or environment.usable else 1
 
 
@@ -258,6 +262,11 @@ def _mode_text(mode: str) -> str:
         OnUnusable.WARN.value: "the server's own Python (a warning is logged)",
         LaunchMode.WARNED.value: "the server's own Python (a warning is logged)",
     }.get(mode, mode)
+
+
+def _print_notes(environment: Environment) -> None:
+    for note in environment.notes:
+        print(f"Note: {sanitize(note)}")
 
 
 def _print_modules(environment: Environment) -> None:
