@@ -31,7 +31,7 @@ from .trust import TrustPolicy, is_untrusted, trusted_only
 
 #: The environment variable that carries the diagnosis to the fallback kernel.
 DIAGNOSIS_VARIABLE = "PROJECT_KERNELS_DIAGNOSIS"
-FALLBACK_MODULE = "project_kernels.fallback"
+FALLBACK_CODE = "import sys; del sys.path[0]; from project_kernels.fallback import main; main()"
 
 
 class OnUnusable(str, Enum):
@@ -152,9 +152,13 @@ class LaunchPlan:
     environment: Environment | None = None
     #: What the person (or the log) should be told; empty when all is well.
     message: str = ""
+    #: Launch a process that only prints ``message`` and exits (ends a restart loop).
+    exits: bool = False
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """The launch command made from the kernelspec's formatted ``argv`` (never modified)."""
+        if self.exits:
+            return [sys.executable, "-c", "import sys; sys.exit(sys.argv[1])", self.message]
         if self.mode is LaunchMode.ENVIRONMENT and self.environment is not None:
             return [str(self.environment.interpreter), *argv[1:]]
         if self.mode is LaunchMode.FALLBACK:
@@ -184,15 +188,18 @@ def plan_launch(walk: Walk | None, base_env: Mapping[str, str], settings: Settin
 
 
 def fallback_argv(argv: Sequence[str]) -> list[str]:
-    """The kernel command with the server's Python running the fallback kernel instead."""
+    """The kernel command with the server's Python running the fallback kernel instead.
+
+    The module's arguments (``-f {connection_file}`` ...) are kept. ``-c`` with the
+    notebook's directory taken off ``sys.path`` keeps a ``project_kernels`` folder
+    planted next to the notebook from standing in for this package.
+    """
     rest = list(argv[1:])
     for index, arg in enumerate(rest[:-1]):
         if arg == "-m":
-            rest[index + 1] = FALLBACK_MODULE
+            rest = rest[index + 2 :]
             break
-    else:
-        rest = ["-m", FALLBACK_MODULE, *rest]
-    return [sys.executable, *rest]
+    return [sys.executable, "-c", FALLBACK_CODE, *rest]
 
 
 def is_ipykernel_command(argv: Sequence[str], language: str) -> bool:

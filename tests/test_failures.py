@@ -146,7 +146,10 @@ def venv_that_dies_at_start(project: Path) -> Path:
     """A venv whose ipykernel install is damaged: the interpreter runs, the kernel dies."""
     python = make_env(project / "dies" / ".venv", "venv")
     site = next((project / "dies" / ".venv" / "lib").glob("python*/site-packages"))
-    (site / "ipykernel" / "kernelapp.py").write_text("raise RuntimeError('damaged ipykernel')\n")
+    damaged = site / "ipykernel" / "kernelapp.py"
+    # uv hard-links installed files to its cache: replace the file, never write through it.
+    damaged.unlink()
+    damaged.write_text("raise RuntimeError('damaged ipykernel')\n")
     assert subprocess.run([str(python), "-c", "pass"]).returncode == 0
     launch = [str(python), "-m", "ipykernel_launcher", "--help"]
     assert subprocess.run(launch, capture_output=True).returncode != 0
