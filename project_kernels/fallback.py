@@ -16,7 +16,7 @@ from typing import Any
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from .resolver import DIAGNOSIS_VARIABLE
+from .resolver import DIAGNOSIS_VARIABLE, SHELL_PYTHONPATH_VARIABLE
 
 SHELL_CELL_MAGICS = ("%%bash", "%%sh", "%%script")
 
@@ -74,6 +74,9 @@ class FallbackKernel(IPythonKernel):
 
 def main() -> None:
     """Entry point for ``python -m project_kernels.fallback``."""
+    shell_pythonpath = os.environ.pop(SHELL_PYTHONPATH_VARIABLE, None)
+    if shell_pythonpath is not None:
+        os.environ["PYTHONPATH"] = shell_pythonpath  # for '!' commands, not for this process
     IPKernelApp.launch_instance(kernel_class=FallbackKernel)
 
 

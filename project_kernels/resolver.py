@@ -31,6 +31,8 @@ from .trust import TrustPolicy, is_untrusted, trusted_only
 
 #: The environment variable that carries the diagnosis to the fallback kernel.
 DIAGNOSIS_VARIABLE = "PROJECT_KERNELS_DIAGNOSIS"
+#: Where the fallback kernel finds the PYTHONPATH meant for its shell commands.
+SHELL_PYTHONPATH_VARIABLE = "PROJECT_KERNELS_SHELL_PYTHONPATH"
 FALLBACK_CODE = "import sys; del sys.path[0]; from project_kernels.fallback import main; main()"
 
 
@@ -184,6 +186,10 @@ def plan_launch(walk: Walk | None, base_env: Mapping[str, str], settings: Settin
     # An untrusted environment's bin/ must not come first on PATH for '!' commands either.
     env = dict(base_env) if is_untrusted(environment) else activated(environment, base_env)
     env[DIAGNOSIS_VARIABLE] = json.dumps({"message": message, "environment": str(environment.root)})
+    # The server's Python must not import the environment's (or its modules') packages;
+    # the fallback kernel hands PYTHONPATH back to the '!' commands it runs.
+    if "PYTHONPATH" in env:
+        env[SHELL_PYTHONPATH_VARIABLE] = env.pop("PYTHONPATH")
     return LaunchPlan(LaunchMode.FALLBACK, env, environment, message)
 
 

@@ -40,8 +40,7 @@ def pyenv_python(version: str) -> Path | None:
 
 
 def uv() -> str:
-    exe = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    return exe
+    return shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 
 
 def make_env(
@@ -81,5 +80,13 @@ def install(interpreter: Path, *requirements: str) -> None:
     Files are copied, not hard-linked from uv's cache: tests damage, chmod and chown
     installed files, which must never reach the cache that other environments share.
     """
-    run(uv(), "pip", "install", "--quiet", "--link-mode=copy", "--python", interpreter,
-        *requirements)
+    run(
+        uv(),
+        "pip",
+        "install",
+        "--quiet",
+        "--link-mode=copy",
+        "--python",
+        interpreter,
+        *requirements,
+    )

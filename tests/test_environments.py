@@ -35,9 +35,12 @@ def envs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
-@pytest.mark.parametrize(("tool", "kind"), [("venv", Kind.VENV), ("uv", Kind.UV),
-                                            ("virtualenv", Kind.VIRTUALENV)])
-def test_the_tool_that_made_it_python_and_ipykernel(tool: str, kind: Kind, envs: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("tool", "kind"), [("venv", Kind.VENV), ("uv", Kind.UV), ("virtualenv", Kind.VIRTUALENV)]
+)
+def test_the_tool_that_made_it_python_and_ipykernel(
+    tool: str, kind: Kind, envs: dict[str, Path]
+) -> None:
     env = inspect_venv(envs[tool])
     assert env.kind is kind
     assert env.interpreter == envs[tool] / "bin" / "python"
@@ -89,12 +92,17 @@ def test_python_of_another_version(tmp_path: Path) -> None:
     assert inspect_venv(tmp_path / "env").python_version.release[:2] == (3, 12)  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("make", "reason"), [
-    (lambda p: p.write_text("x"), "is a file, not a directory"),
-    (lambda p: p.mkdir(), "is a directory without pyvenv.cfg, so not a virtual environment"),
-    (lambda p: (p.mkdir(), (p / "pyvenv.cfg").write_text("home = /usr/bin\n")),
-     "has pyvenv.cfg but no bin/python"),
-])
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: p.write_text("x"), "is a file, not a directory"),
+        (lambda p: p.mkdir(), "is a directory without pyvenv.cfg, so not a virtual environment"),
+        (
+            lambda p: (p.mkdir(), (p / "pyvenv.cfg").write_text("home = /usr/bin\n")),
+            "has pyvenv.cfg but no bin/python",
+        ),
+    ],
+)
 def test_lookalikes_are_not_environments(make: object, reason: str, tmp_path: Path) -> None:
     make(tmp_path / ".venv")  # type: ignore[operator]
     with pytest.raises(NotAnEnvironment, match=reason):
@@ -113,11 +121,15 @@ def test_a_dangling_interpreter_means_the_base_is_gone(tmp_path: Path) -> None:
 
 def test_read_pyvenv_cfg_like_site() -> None:
     assert read_pyvenv_cfg("home = /usr/bin\nInclude-System-Site-Packages = true\njunk\n") == {
-        "home": "/usr/bin", "include-system-site-packages": "true"}
+        "home": "/usr/bin",
+        "include-system-site-packages": "true",
+    }
 
 
-@pytest.mark.parametrize(("text", "version"), [
-    ("3.11.7", "3.11.7"), ("3.12.1.final.0", "3.12.1"), ("3.13", "3.13"), ("", None), ("x", None)])
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [("3.11.7", "3.11.7"), ("3.12.1.final.0", "3.12.1"), ("3.13", "3.13"), ("", None), ("x", None)],
+)
 def test_parse_python_version(text: str, version: str | None) -> None:
     assert parse_python_version(text) == (Version(version) if version else None)
 
@@ -126,5 +138,7 @@ def test_distribution_names_are_normalised(tmp_path: Path) -> None:
     (tmp_path / "Jupyter_Client-8.1.0.dist-info").mkdir()
     (tmp_path / "ipykernel-6.29.5.dist-info").mkdir()
     assert find_distribution_version("jupyter-client", [tmp_path]) == Version("8.1.0")
-    assert find_distribution_version("ipykernel", [tmp_path / "missing", tmp_path]) == Version("6.29.5")
+    assert find_distribution_version("ipykernel", [tmp_path / "missing", tmp_path]) == Version(
+        "6.29.5"
+    )
     assert find_distribution_version("pip", [tmp_path]) is None

@@ -178,13 +178,18 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pat
 
 EXPECTED = {
     "no-ipykernel": ("ipykernel is not installed in", "-m pip install ipykernel"),
-    "old-ipykernel": ("has ipykernel 5.5.6; this Jupyter server needs ipykernel 6.0 or newer",
-                      "-m pip install --upgrade ipykernel"),
+    "old-ipykernel": (
+        "has ipykernel 5.5.6; this Jupyter server needs ipykernel 6.0 or newer",
+        "-m pip install --upgrade ipykernel",
+    ),
     "base-gone": ("is gone", "-m venv --clear"),
     "python3.6": ("uses Python 3.6.15", "newer Python"),
     "python2.7": ("uses Python 2.7.18", "newer Python"),
     "not-executable": ("is not executable by you", "chmod +x"),
-    "foreign": ("is not a program this machine can run", "Recreate the environment on this machine"),
+    "foreign": (
+        "is not a program this machine can run",
+        "Recreate the environment on this machine",
+    ),
     "garbage": ("is not a text file of 'key = value' lines", "-m venv --clear"),
 }
 
@@ -253,11 +258,15 @@ def test_unreadable_environment_explains_itself(project: Path, tmp_path: Path) -
 # --- repaired from the notebook, the restarted kernel lands in the environment -----------
 
 
-def test_installing_ipykernel_from_a_cell_then_restarting(project: Path, server: JupyterServer) -> None:
+def test_installing_ipykernel_from_a_cell_then_restarting(
+    project: Path, server: JupyterServer
+) -> None:
     venv_without_ipykernel(project)
     kernel = server.kernel_for("no-ipykernel/analysis.ipynb")
     fix = fix_command(explanation(server, kernel))
-    assert fix == f"{project / 'no-ipykernel' / '.venv' / 'bin' / 'python'} -m pip install ipykernel"
+    assert (
+        fix == f"{project / 'no-ipykernel' / '.venv' / 'bin' / 'python'} -m pip install ipykernel"
+    )
     result = server.execute(kernel, f"!{fix}", timeout=300)
     assert result.status == "ok", result
     assert server.restart(kernel).ok
@@ -279,11 +288,15 @@ def test_the_oldest_supported_ipykernel_really_runs(project: Path, server: Jupyt
     # ipykernel 6.0.x imports ipython_genutils without declaring it.
     install(python, "ipykernel==6.0.3", "ipython_genutils")
     kernel = server.kernel_for("nb.ipynb")
-    result = server.execute(kernel, "import ipykernel, sys; print(ipykernel.__version__, sys.prefix)")
+    result = server.execute(
+        kernel, "import ipykernel, sys; print(ipykernel.__version__, sys.prefix)"
+    )
     assert result.stdout.split() == ["6.0.3", str(project / ".venv")], result
 
 
-def test_a_base_python_that_comes_back(project: Path, tmp_path: Path, server: JupyterServer) -> None:
+def test_a_base_python_that_comes_back(
+    project: Path, tmp_path: Path, server: JupyterServer
+) -> None:
     directory, link, real = venv_whose_base_is_gone(project, tmp_path)
     kernel = server.kernel_for("base-gone/nb.ipynb")
     message = explanation(server, kernel)
@@ -294,7 +307,9 @@ def test_a_base_python_that_comes_back(project: Path, tmp_path: Path, server: Ju
     assert prefix(server, kernel) == str(directory / ".venv")
 
 
-def test_recreating_an_environment_of_a_too_old_python(project: Path, server: JupyterServer) -> None:
+def test_recreating_an_environment_of_a_too_old_python(
+    project: Path, server: JupyterServer
+) -> None:
     if venv_of_old_python(project, "3.6") is None:
         pytest.skip("no Python 3.6 under pyenv")
     kernel = server.kernel_for("python3.6/nb.ipynb")
@@ -357,7 +372,9 @@ def test_lookalikes_are_skipped_and_the_walk_goes_on(project: Path, server: Jupy
     assert prefix(server, kernel) == str(project / ".venv")
     doctor = subprocess.run(
         [sys.executable, "-m", "project_kernels", "doctor", str(inner), "--root-dir", str(project)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert doctor.returncode == 0, doctor.stderr
     assert "skipped .venv: is a file, not a directory" in doctor.stdout

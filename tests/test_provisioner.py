@@ -225,7 +225,11 @@ def write_notebook(path: Path, source: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell(source))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -241,15 +245,29 @@ def test_nbconvert_execute_with_the_environment_variable(project: Path, tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
     env.update(JUPYTER_DEFAULT_PROVISIONER_NAME="project-kernels", HOME=str(tmp_path))
     subprocess.run(
-        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-         "--inplace", str(notebook_path)],
-        check=True, env=env, cwd=tmp_path, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--inplace",
+            str(notebook_path),
+        ],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
     )
     outputs = nbformat.read(notebook_path, as_version=4).cells[0].outputs
     assert outputs[0]["text"].split() == [str(project / ".venv")] * 2
 
 
-def test_kernels_api_with_a_path_runs_in_its_environment(project: Path, server: JupyterServer) -> None:
+def test_kernels_api_with_a_path_runs_in_its_environment(
+    project: Path, server: JupyterServer
+) -> None:
     # POST /api/kernels with a path gives the provisioner a cwd and no JPY_SESSION_NAME.
     make_env(project / "lab" / ".venv")
     (project / "lab" / "sub").mkdir()
@@ -258,7 +276,9 @@ def test_kernels_api_with_a_path_runs_in_its_environment(project: Path, server: 
     assert where(server, response.json()["id"])["prefix"] == str(project / "lab" / ".venv")
 
 
-def test_kernels_api_without_a_path_walks_from_the_root(project: Path, server: JupyterServer) -> None:
+def test_kernels_api_without_a_path_walks_from_the_root(
+    project: Path, server: JupyterServer
+) -> None:
     make_env(project / ".venv")
     response = server.request("POST", "/api/kernels", json={"name": "python3"})
     assert response.status_code == 201, response.text
@@ -267,14 +287,22 @@ def test_kernels_api_without_a_path_walks_from_the_root(project: Path, server: J
 
 def test_a_server_running_inside_a_venv_does_not_leak_it(project: Path, tmp_path: Path) -> None:
     make_env(project / ".venv")
-    stale = {"VIRTUAL_ENV": "/opt/server-env", "CONDA_PREFIX": "/opt/conda",
-             "PIXI_PROJECT_ROOT": "/opt/pixi", "PYTHONHOME": sys.base_prefix,
-             "PATH": "/opt/server-env/bin:/opt/conda/bin:/usr/bin:/bin"}
+    stale = {
+        "VIRTUAL_ENV": "/opt/server-env",
+        "CONDA_PREFIX": "/opt/conda",
+        "PIXI_PROJECT_ROOT": "/opt/pixi",
+        "PYTHONHOME": sys.base_prefix,
+        "PATH": "/opt/server-env/bin:/opt/conda/bin:/usr/bin:/bin",
+    }
     with running_server(project, tmp_path, PROJECT_KERNELS_CONFIG_TEXT, env=stale) as server:
         kernel = server.kernel_for("nb.ipynb")
-        result = server.execute(kernel, (
-            "import os; print(sorted(k for k in os.environ if k.startswith(('CONDA', 'PIXI', "
-            "'PYTHONHOME')))); print(os.environ['PATH'])"))
+        result = server.execute(
+            kernel,
+            (
+                "import os; print(sorted(k for k in os.environ if k.startswith(('CONDA', 'PIXI', "
+                "'PYTHONHOME')))); print(os.environ['PATH'])"
+            ),
+        )
         names, path = result.stdout.splitlines()
         assert names == "[]"
         assert path.split(":")[0] == str(project / ".venv" / "bin")

@@ -84,8 +84,9 @@ def test_a_start_outside_the_root_walks_from_the_root(root: Path) -> None:
 
 
 def test_without_cwd_the_notebook_path_is_used(root: Path) -> None:
-    walk = resolve(LaunchRequest(session_name=str(root / "good" / "nb.ipynb"), root_dir=root),
-                   Settings())
+    walk = resolve(
+        LaunchRequest(session_name=str(root / "good" / "nb.ipynb"), root_dir=root), Settings()
+    )
     assert walk is not None and walk.start == root / "good"
 
 
@@ -96,12 +97,25 @@ def test_fallback_command_keeps_the_module_arguments() -> None:
     assert command[3:] == ["-f", "/run/kernel-1.json"]
 
 
-@pytest.mark.parametrize(("argv", "language", "expected"), [
-    (ARGV, "python", True),
-    (["python", "-m", "ipykernel", "-f", "x"], "Python", True),
-    (["R", "--slave", "-e", "IRkernel::main()", "--args", "x"], "R", False),
-    (ARGV, "r", False),
-    (["python", "-m", "xeus_python", "-f", "x"], "python", False),
-])
-def test_only_ipykernel_commands_are_retargeted(argv: list[str], language: str, expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("argv", "language", "expected"),
+    [
+        (ARGV, "python", True),
+        (["python", "-m", "ipykernel", "-f", "x"], "Python", True),
+        (["R", "--slave", "-e", "IRkernel::main()", "--args", "x"], "R", False),
+        (ARGV, "r", False),
+        (["python", "-m", "xeus_python", "-f", "x"], "python", False),
+    ],
+)
+def test_only_ipykernel_commands_are_retargeted(
+    argv: list[str], language: str, expected: bool
+) -> None:
     assert is_ipykernel_command(argv, language) is expected
+
+
+def test_the_fallback_does_not_import_from_the_environments_pythonpath(root: Path) -> None:
+    settings = Settings()
+    walk = resolve(LaunchRequest(cwd=str(root / "bad"), root_dir=root), settings)
+    launch = plan_launch(walk, {"PATH": "/usr/bin", "PYTHONPATH": "/modules/py39"}, settings)
+    assert "PYTHONPATH" not in launch.env
+    assert launch.env["PROJECT_KERNELS_SHELL_PYTHONPATH"] == "/modules/py39"
