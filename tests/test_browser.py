@@ -147,7 +147,7 @@ def run_first_cell(page: Page) -> Locator:
 
 
 def test_a_notebook_in_a_project_prints_its_environment(
-    browser: BrowserContext, lab: JupyterServer
+    lab: JupyterServer, browser: BrowserContext
 ) -> None:
     environment = lab.root / "analysis" / ".venv"
     with notebook_page(browser, lab, "analysis/2024/report.ipynb", "project-environment") as page:
@@ -156,7 +156,7 @@ def test_a_notebook_in_a_project_prints_its_environment(
 
 
 def test_a_notebook_next_to_a_broken_environment_reads_the_explanation(
-    browser: BrowserContext, lab: JupyterServer
+    lab: JupyterServer, browser: BrowserContext
 ) -> None:
     environment = lab.root / "broken" / ".venv"
     with notebook_page(browser, lab, "broken/notes.ipynb", "broken-environment") as page:
