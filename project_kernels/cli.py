@@ -8,9 +8,12 @@ reports what the server would do.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -318,7 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Human output fits an 80-column terminal; commands to copy are never split.
+WIDTH = 79
+_UNWRAPPED = ("Fix:", "Launches:", "{", "}", "  ")
+
+
+def wrap_for_terminal(text: str, width: int = WIDTH) -> str:
+    """``text`` with long prose lines folded, keeping paths and ``Fix:`` commands whole."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width or line.startswith(_UNWRAPPED):
+            lines.append(line)
+            continue
+        lines += textwrap.wrap(
+            line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+        )
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line and exit with its status."""
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    if getattr(args, "json", False):
+        sys.exit(args.func(args))
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        status = args.func(args)
+    sys.stdout.write(wrap_for_terminal(buffer.getvalue()))
+    sys.exit(status)
