@@ -19,6 +19,7 @@ import nbformat
 import papermill
 import pytest
 from envfactory import make_env
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
 
 pytestmark = pytest.mark.slow
 
@@ -122,10 +123,18 @@ def test_with_the_environment_variable_papermill_runs_the_notebook_in_its_enviro
 
 
 def test_papermills_python_api_with_the_environment_variable(
-    project: Path, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     for name, value in {**env, "JUPYTER_DEFAULT_PROVISIONER_NAME": "project-kernels"}.items():
         monkeypatch.setenv(name, value)
+    # The factory is a process-wide singleton that reads the variable when first made; a
+    # process that sets it at start (as an image does) never has an older instance.
+    KernelProvisionerFactory.clear_instance()
+    request.addfinalizer(KernelProvisionerFactory.clear_instance)
     notebook = project / "analysis" / "2024" / "report.ipynb"
     papermill.execute_notebook(
         str(notebook), str(tmp_path / "api.ipynb"), cwd=str(notebook.parent), progress_bar=False
