@@ -10,10 +10,12 @@ means pyenv uses no version of its own, so nothing is found. ``PYENV_ROOT``
 defaults to ``~/.pyenv``; without a ``versions`` directory there, pyenv is not
 installed and ``.python-version`` files (uv and pdm write them too) are ignored.
 
-A pyenv-virtualenv environment (``versions/<name>``, a link to
-``versions/<version>/envs/<name>``) is a venv: it is activated as
-``pyenv activate`` does, with ``VIRTUAL_ENV`` and ``PYENV_VIRTUAL_ENV``. A
-version is activated as ``pyenv exec`` does: its ``bin`` first on ``PATH``.
+A version is activated as ``pyenv exec`` runs a program: its ``bin`` first on
+``PATH`` and ``PYENV_VERSION`` set (so ``!`` commands through pyenv's shims agree
+with the kernel). A pyenv-virtualenv environment (``versions/<name>``, a link to
+``versions/<version>/envs/<name>``) also gets what ``pyenv activate`` exports:
+``VIRTUAL_ENV`` and ``PYENV_VIRTUAL_ENV``, both its real path (not the shell
+hook's bookkeeping, ``PYENV_ACTIVATE_SHELL`` and the prompt).
 """
 
 from __future__ import annotations
@@ -117,15 +119,13 @@ def _candidate(root: Path, name: str, reason: str) -> Candidate:
     try:
         if os.path.isfile(root / "pyvenv.cfg"):
             environment = inspect_venv(root)
-            variables = {
-                "VIRTUAL_ENV": str(root),
-                "PYENV_VIRTUAL_ENV": str(root),
-                "PYENV_VERSION": name,
-            }
+            # As `pyenv activate` (pyenv sh-activate) exports them: the real path.
+            real = os.path.realpath(root)
+            variables = {"VIRTUAL_ENV": real, "PYENV_VIRTUAL_ENV": real, "PYENV_VERSION": name}
             reason = reason.replace("pyenv version", "pyenv-virtualenv environment", 1)
         else:
             environment = inspect_prefix(root, Kind.PYENV)
-            variables = {}
+            variables = {"PYENV_VERSION": name}
     except NotAnEnvironment as skipped:
         return Candidate(root, skipped=str(skipped))
     return Candidate(
