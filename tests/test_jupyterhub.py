@@ -113,6 +113,9 @@ def _singleuser_python(shared: Path) -> Path:
         "pip",
         "install",
         "--quiet",
+        # uv would reuse a wheel built from an older working tree (it keys on pyproject.toml).
+        "--refresh-package",
+        "project-kernels",
         "--python",
         prefix / "bin" / "python",
         f"jupyterhub=={jupyterhub.__version__}",
@@ -311,7 +314,7 @@ def _where(hub: Hub, user: str, kernel_id: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def test_each_user_server_runs_as_that_user(setup: Setup) -> None:
+def test_each_users_server_offers_the_project_aware_python3(setup: Setup) -> None:
     for user in (setup.ada, setup.grace):
         model = setup.hub.api("GET", f"/users/{user.name}").json()
         assert model["servers"][""]["ready"], model
