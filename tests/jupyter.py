@@ -130,7 +130,7 @@ class JupyterServer:
             ws_url, header=[f"Authorization: token {TOKEN}"], timeout=timeout
         )
         try:
-            return _execute_over(ws, code, timeout)
+            return execute_over(ws, code, timeout)
         finally:
             ws.close()
 
@@ -184,7 +184,8 @@ def _message(msg_type: str, content: dict[str, Any], channel: str) -> dict[str, 
     }
 
 
-def _execute_over(ws: websocket.WebSocket, code: str, timeout: float) -> ExecuteResult:
+def execute_over(ws: websocket.WebSocket, code: str, timeout: float) -> ExecuteResult:
+    """Run ``code`` over an open kernel websocket and collect what it produced."""
     request = _message(
         "execute_request",
         {

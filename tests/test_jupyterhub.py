@@ -30,7 +30,7 @@ import pytest
 import requests
 import websocket
 from envfactory import run, uv
-from jupyter import _execute_over, free_port
+from jupyter import execute_over, free_port
 from sysdeps import configurable_http_proxy, system_python
 
 pytestmark = [
@@ -87,7 +87,7 @@ class Hub:
             ws_url, header=[f"Authorization: token {TOKEN}"], timeout=90
         )
         try:
-            return _execute_over(ws, code, 90)
+            return execute_over(ws, code, 90)
         finally:
             ws.close()
 
