@@ -77,7 +77,7 @@ def project_locators(
     venv_kinds = allowed & VENV_KINDS
     if names and venv_kinds:
         located = named_directories(tuple(names))
-        locators.append(located if venv_kinds == VENV_KINDS else only(located, venv_kinds))
+        locators.append(located if venv_kinds == VENV_KINDS else only(located, venv_kinds, allowed))
     probes = [probe for kind, probe in PRECEDENCE if kind in allowed]
     if probes:
         context = Context(
@@ -100,8 +100,12 @@ def tool_locator(probes: Sequence[Probe], context: Context) -> Locator:
     return locate
 
 
-def only(locate: Locator, kinds: frozenset[Kind]) -> Locator:
-    """``locate`` with environments of other kinds turned into skipped candidates."""
+def only(
+    locate: Locator, kinds: frozenset[Kind], allowed: frozenset[Kind] | None = None
+) -> Locator:
+    """``locate`` with environments of other kinds turned into skipped candidates
+    (whose reason names ``allowed``, by default ``kinds``)."""
+    shown = ", ".join(sorted(k.value for k in (allowed or kinds)))
 
     def restricted(directory: Path) -> Iterator[Candidate]:
         for candidate in locate(directory):
@@ -109,13 +113,12 @@ def only(locate: Locator, kinds: frozenset[Kind]) -> Locator:
             if environment is None or environment.kind in kinds:
                 yield candidate
             else:
-                allowed = ", ".join(sorted(k.value for k in kinds))
                 yield replace(
                     candidate,
                     environment=None,
                     skipped=(
                         f"is a {environment.kind.value} environment, and environment_kinds "
-                        f"allows only {allowed}"
+                        f"allows only {shown}"
                     ),
                 )
 

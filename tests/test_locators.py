@@ -28,6 +28,7 @@ from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 
 from project_kernels.discovery import Walk
 from project_kernels.environments import Kind
+from project_kernels.kinds.base import Context
 from project_kernels.resolver import LaunchRequest, Settings, resolve
 
 pytestmark = pytest.mark.slow
@@ -506,3 +507,124 @@ def resolve_in(world: World, directory: Path, settings: Settings | None = None) 
         os.environ.update(saved)
     assert walk is not None
     return walk
+
+
+def test_precedence_when_every_kind_applies_at_one_level(world: World) -> None:
+    """The documented order: each marker removed in turn hands over to the next kind."""
+    from project_kernels.kinds import hatch, pipenv, poetry
+
+    project = world.root / "every-kind"
+    project.mkdir()
+    sh(uv(), "venv", "--quiet", project / ".venv", env=world.tool_env)
+    (project / "pixi.toml").write_text('[workspace]\nname = "every"\nplatforms = ["linux-64"]\n')
+    (project / ".pixi" / "envs").mkdir(parents=True)
+    (project / ".pixi" / "envs" / "default").symlink_to(world.expected["pixi-app"])
+    (project / ".conda").symlink_to(world.expected["conda-app"])
+    (project / ".pdm-python").write_text(str(world.expected["pdm-app"] / "bin" / "python"))
+    pyproject = '[project]\nname = "every-kind"\nversion = "1"\n'
+    (project / "pyproject.toml").write_text(pyproject + "\n[tool.poetry]\npackage-mode = false\n")
+    venvs = world.home / ".cache" / "pypoetry" / "virtualenvs"
+    base = poetry.env_name_base("every-kind", project)
+    (venvs / f"{base}-py3.12").symlink_to(world.expected["poetry-app"])
+    (project / "Pipfile").write_text("[packages]\n")
+    context = _context(world)
+    (pipenv.workon_home(context) / pipenv.env_name(project, context)).symlink_to(
+        world.expected["pipenv app [demo]"]
+    )
+    hatch_root = hatch.env_root(project, {"project": {"name": "every-kind"}}, context)
+    hatch_root.parent.mkdir(parents=True)
+    hatch_root.symlink_to(world.expected["hatch-app"])
+    (project / "environment.yml").write_text("name: nbdemo\n")
+    (project / ".python-version").write_text("3.12\n")
+
+    def drop_poetry() -> None:
+        (project / "pyproject.toml").write_text(pyproject)
+
+    steps = [
+        (Kind.UV, lambda: shutil.rmtree(project / ".venv")),
+        (Kind.PIXI, (project / "pixi.toml").unlink),
+        (Kind.CONDA, (project / ".conda").unlink),
+        (Kind.PDM, (project / ".pdm-python").unlink),
+        (Kind.POETRY, drop_poetry),
+        (Kind.PIPENV, (project / "Pipfile").unlink),
+        (Kind.HATCH, (project / "pyproject.toml").unlink),
+        (Kind.CONDA, (project / "environment.yml").unlink),
+    ]
+    if world.pyenv:
+        steps.append((Kind.PYENV, (project / ".python-version").unlink))
+    else:
+        (project / ".python-version").unlink()
+    seen = []
+    for _, remove in steps:
+        walk = resolve_in(world, project / "notebooks")
+        assert walk.environment is not None, seen
+        seen.append(walk.environment.kind)
+        remove()
+    assert seen == [kind for kind, _ in steps]
+    assert resolve_in(world, project / "notebooks").environment is None
+
+
+def _context(world: World) -> Context:
+    return Context(environ=world.env, home=world.home)
+
+
+def test_restricting_the_kinds_looked_for(world: World, tmp_path: Path) -> None:
+    project = world.root / "venv-and-conda"
+    project.mkdir()
+    sh(uv(), "venv", "--quiet", project / ".venv", env=world.tool_env)
+    (project / ".conda").symlink_to(world.expected["conda-app"])
+    only_conda = Settings(environment_kinds=frozenset({Kind.CONDA}))
+    walk = resolve_in(world, project, only_conda)
+    assert walk.environment is not None and walk.environment.kind is Kind.CONDA
+    assert [c.path for c in walk.candidates] == [project / ".conda"]  # .venv not even looked at
+    conda_or_venv = Settings(environment_kinds=frozenset({Kind.CONDA, Kind.VENV}))
+    walk = resolve_in(world, project, conda_or_venv)
+    assert walk.environment is not None and walk.environment.kind is Kind.CONDA
+    assert walk.candidates[0].path == project / ".venv"
+    assert walk.candidates[0].skipped == (
+        "is a uv environment, and environment_kinds allows only conda, venv"
+    )
+    nothing_but_pixi = Settings(environment_kinds=frozenset({Kind.PIXI}))
+    assert resolve_in(world, project, nothing_but_pixi).environment is None
+    assert resolve_in(world, project).environment.kind is Kind.UV  # type: ignore[union-attr]
+
+    config = PROJECT_KERNELS_CONFIG + 'c.ProjectKernels.environment_kinds = ["conda"]\n'
+    with running_server(world.root, tmp_path, config, env=world.env) as srv:
+        conda = kernel_report(srv, "venv-and-conda/nb.ipynb")
+        assert conda["prefix"] == str(project / ".conda")
+        # Only conda is looked for: poetry's environment is not, so the stock kernel runs.
+        stock = kernel_report(srv, "poetry-app/nb.ipynb")
+        assert stock["exe"] == sys.executable
+
+
+def which(world: World, directory: Path, *flags: str) -> str:
+    """``project-kernels which``'s output (text folded for a terminal is unfolded)."""
+    output = sh(
+        sys.executable, "-m", "project_kernels", "which", directory,
+        "--root-dir", world.root, *flags, env=world.env,
+    )  # fmt: skip
+    return output if "--json" in flags else " ".join(output.split())
+
+
+def test_which_reports_the_kind_and_why(world: World) -> None:
+    poetry_app = world.root / "poetry-app"
+    text = which(world, poetry_app / "notebooks")
+    assert f"Launches: {world.expected['poetry-app'] / 'bin' / 'python'}" in text
+    assert "Kind: poetry " in text
+    assert (
+        f"Chosen as the environment poetry uses for {poetry_app / 'pyproject.toml'}: "
+        f"{world.expected['poetry-app'].name} in {world.expected['poetry-app'].parent} "
+        "(the Python recorded for it in envs.toml)." in text
+    )
+    report = json.loads(which(world, world.root / "conda-app", "--json"))
+    environment = report["environment"]
+    assert environment["kind"] == "conda"
+    assert environment["path"] == str(world.expected["conda-app"])
+    assert (
+        environment["reason"] == "conda environment in the directory '.conda' nearest the notebook"
+    )
+    assert len(environment["notes"]) == 1
+    assert "compiler.sh was not applied: line 1" in environment["notes"][0]
+    text = which(world, world.root / "conda-app")
+    assert "Kind: conda " in text
+    assert "Note: The activation script" in text and "does more than set variables" in text
