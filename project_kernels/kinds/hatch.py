@@ -6,8 +6,8 @@ relative to the project); else, under the ``virtual`` environments directory
 (``[dirs.env] virtual`` of hatch's ``config.toml``, relative to the project when
 not absolute; else ``{data dir}/env/virtual``, the data directory being
 ``HATCH_DATA_DIR``, else ``[dirs] data``, else ``~/.local/share/hatch``),
-``{name}/{id}/{name}``. ``{name}`` is the project's normalized name
-(``{id}-unmanaged`` without a ``[project]`` table) and ``{id}`` the first 8
+``{name}/{id}/{name}``. ``{name}`` is the project's normalized name (its
+directory's without a ``[project]`` table) and ``{id}`` the first 8
 characters of the URL-safe base64 of the SHA-256 of the project directory's
 real path (hatch, like pipenv and pdm, starts from its working directory, which
 the system keeps as a real path). Inside the project or in ``~/.virtualenvs`` the layout is flat:
@@ -52,10 +52,9 @@ def env_root(project_dir: Path, pyproject: Table, context: Context) -> Path:
             return Path(chosen)
         return Path(os.path.realpath(project_dir / chosen))
     identifier = project_id(project_dir)
-    name = (
-        canonicalize_name(string(table(pyproject, "project"), "name") or "")
-        or f"{identifier}-unmanaged"
-    )
+    # Without a [project] table hatch names the project after its directory.
+    raw = string(table(pyproject, "project"), "name") or Path(os.path.realpath(project_dir)).name
+    name = canonicalize_name(raw)
     directory = _virtual_directory(project_dir, context)
     real_project = Path(os.path.realpath(project_dir))
     flat = (
