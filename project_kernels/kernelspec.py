@@ -68,6 +68,7 @@ class ProjectKernelSpecManager(KernelSpecManager):
     ).tag(config=True)
 
     _listing: EnvironmentListing | None = None
+    _model_cache: tuple[object, dict[str, dict[str, Any]]] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -102,10 +103,47 @@ class ProjectKernelSpecManager(KernelSpecManager):
         listing = self.listing()
         if listing is not None:
             await listing.first_scan(timeout=1.0)
-            for name, listed in listing.entries().items():
-                if name not in specs and self._available(listed.spec):
-                    specs[name] = {"resource_dir": listing.resource_dir, "spec": dict(listed.spec)}
+            entries = listing.entries()
+            # Every listed spec names the same provisioner: one check, not one per environment.
+            if entries and self._available(next(iter(entries.values())).spec):
+                for name, model in self._models(entries, listing.resource_dir).items():
+                    if name not in specs:
+                        specs[name] = {**model, "spec": dict(model["spec"])}
         return specs
+
+    def _models(self, entries: dict[str, Any], resource_dir: str) -> dict[str, dict[str, Any]]:
+        """The listed specs as jupyter_server's REST models, made once per scan.
+
+        jupyter_server sends an entry with ``name``, ``spec`` and ``resources`` as it is (as
+        it does a gateway's); any other it hands to a thread of its own to look for logos,
+        which for a thousand environments holds its event loop up for a tenth of a second.
+        ``resource_dir`` stays, for other callers.
+        """
+        cached = self._model_cache
+        if cached is not None and cached[0] is entries:
+            return cached[1]
+        base = (getattr(self.parent, "base_url", "") or "/").rstrip("/")
+        try:
+            files = sorted(os.listdir(resource_dir)) if resource_dir else []
+        except OSError:
+            files = []
+        wanted = [f for f in files if f in ("kernel.js", "kernel.css") or f.startswith("logo-")]
+        models = {
+            name: {
+                "name": name,
+                "spec": listed.spec,
+                "resources": {
+                    f if f.startswith("kernel.") else os.path.splitext(f)[0]: (
+                        f"{base}/kernelspecs/{name}/{f}"
+                    )
+                    for f in wanted
+                },
+                "resource_dir": resource_dir,
+            }
+            for name, listed in entries.items()
+        }
+        self._model_cache = (entries, models)
+        return models
 
     def listing(self) -> EnvironmentListing | None:
         """The environment listing, when ``list_environments`` is on inside a server."""
@@ -156,8 +194,10 @@ class ProjectKernelSpecManager(KernelSpecManager):
     def _template(self) -> tuple[dict[str, Any], str]:
         """python3's spec (stock, no provisioner) and resource dir, the model for listed ones."""
         try:
-            directory = self.find_kernel_specs()[NATIVE_KERNEL]
-            spec = KernelSpec.from_resource_dir(directory).to_dict()
+            # The base class also knows ipykernel's built-in python3, which has no kernel.json
+            # on disk: "" as resource dir would make jupyter_server glob its cwd per spec.
+            native = super().get_kernel_spec(NATIVE_KERNEL)
+            directory, spec = native.resource_dir, native.to_dict()
         except (KeyError, OSError, ValueError):
             directory, spec = "", {}
         metadata = dict(spec.get("metadata") or {})
