@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .discovery import is_within
 from .report import sanitize
 
 #: Every listed kernel's name starts with this.
@@ -232,6 +233,10 @@ class EnvironmentListing:
         template, self._resource_dir = self._template()
         entries: dict[str, Listed] = {}
         for environment in _distinct(found, self._exclude):
+            if not is_within(environment.path, self.root):
+                # A tool's environment kept outside the root (poetry's, pipenv's, a named
+                # conda one) has no path-derived name; its notebooks reach it by the walk.
+                continue
             relative = environment.path.relative_to(self.root).as_posix()
             name = kernel_name(relative)
             spec = spec_for(environment, relative, template, self._provisioner)

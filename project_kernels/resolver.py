@@ -110,14 +110,18 @@ def pinned(environment: Path, settings: Settings) -> Walk:
     """
     directory = environment.parent
     skipped = "does not exist"
-    for locate in settings.locators():
-        for candidate in locate(directory):
-            if candidate.path != environment:
-                continue
-            if candidate.environment is not None:
-                chosen = replace(candidate.environment, reason="chosen in the kernel picker")
-                return Walk(directory, directory, (directory,), (Candidate(environment, chosen),))
-            skipped = candidate.skipped or skipped
+    # The project a tool's environment belongs to may sit higher: pixi's .pixi/envs/<env>.
+    for directory in list(environment.parents)[:3]:
+        for locate in settings.locators():
+            for candidate in locate(directory):
+                if candidate.path != environment:
+                    continue
+                if candidate.environment is not None:
+                    chosen = replace(candidate.environment, reason="chosen in the kernel picker")
+                    found = (Candidate(environment, chosen),)
+                    return Walk(directory, directory, (directory,), found)
+                skipped = candidate.skipped or skipped
+    directory = environment.parent
     gone = Environment(
         root=environment,
         kind=Kind.VENV,

@@ -628,3 +628,28 @@ def test_which_reports_the_kind_and_why(world: World) -> None:
     text = which(world, world.root / "conda-app")
     assert "Kind: conda " in text
     assert "Note: The activation script" in text and "does more than set variables" in text
+
+
+def test_kernel_picker_lists_tool_environments_inside_the_root(
+    world: World, tmp_path: Path
+) -> None:
+    config = PROJECT_KERNELS_CONFIG + "c.ProjectKernelSpecManager.list_environments = True\n"
+    with running_server(world.root, tmp_path, config, env=world.env) as srv:
+        specs = srv.request("GET", "/api/kernelspecs")
+        assert specs.status_code == 200, srv.log()
+        listed = {
+            name: spec["spec"]["metadata"]["kernel_provisioner"]["config"]["environment"]
+            for name, spec in specs.json()["kernelspecs"].items()
+            if name != "python3"
+        }
+        expected = {world.expected["pixi-app"], world.expected["conda-app"]}
+        assert expected <= {Path(p) for p in listed.values()}
+        # Environments kept outside the root (poetry's, pipenv's, ...) are not listed.
+        assert all(Path(p).is_relative_to(world.root) for p in listed.values())
+        pixi_kernel = next(n for n, p in listed.items() if Path(p) == world.expected["pixi-app"])
+        kernel = srv.kernel_for("pixi-app/nb.ipynb", pixi_kernel)
+        result = srv.execute(kernel, REPORT)
+        assert result.status == "ok", (result, srv.log())
+        report = json.loads(result.stdout)
+        assert report["prefix"] == str(world.expected["pixi-app"])
+        assert report["env"]["PIXI_PROJECT_NAME"] == "pixi-demo"
