@@ -369,6 +369,8 @@ def _owner_name(path: Path) -> str | None:
 
 def _base_missing(env: Environment, home: Path | None) -> Problem:
     target = os.readlink(env.interpreter) if env.interpreter.is_symlink() else None
+    if target is not None:
+        target = os.path.join(env.interpreter.parent, target)  # relative links, as the OS reads them
     where = f" ({env.interpreter} points to {target}, which does not exist)" if target else ""
     base = f"The Python it was made from, {home}, is gone" if home else "Its Python is gone"
     return Problem(
