@@ -62,10 +62,11 @@ def named_directories(names: Sequence[str] = DEFAULT_NAMES) -> Locator:
     """A locator for venv-style environments called one of ``names`` (in that order)."""
 
     def locate(directory: Path) -> Iterator[Candidate]:
+        where = os.fspath(directory)
         for name in names:
-            path = directory / name
-            if not os.path.lexists(path):
+            if not os.path.lexists(os.path.join(where, name)):
                 continue
+            path = directory / name
             try:
                 environment = inspect_venv(path)
             except NotAnEnvironment as skipped:

@@ -172,12 +172,13 @@ def findings_for(environment: Environment, policy: TrustPolicy) -> list[Finding]
     """Every checked path of ``environment`` that fails the policy, one per real path."""
     findings: list[Finding] = []
     seen: set[Path] = set()
-    for check in _checks(environment):
-        real = _real(check.path)
+    real_paths = _RealPaths()
+    for check in _checks(environment, real_paths):
+        real = real_paths(check.path)
         if real in seen:
             continue
         seen.add(real)
-        finding = _judge_path(check, real, policy)
+        finding = _judge_path(check, real, policy, real_paths.stats.get(str(real)))
         if finding is not None:
             findings.append(finding)
     return findings
@@ -237,26 +238,31 @@ def _parts(path: Path) -> list[str]:
     return [p for p in PurePosixPath(path).parts if p not in ("/", ".")]
 
 
-def _checks(environment: Environment) -> Iterator[_Check]:
+def _checks(environment: Environment, real_paths: _RealPaths) -> Iterator[_Check]:
     root = environment.root
     yield _Check("the environment directory", root)
     yield _Check("its bin directory", environment.bin_dir)
     config = _CONFIG_FILES.get(environment.kind, "pyvenv.cfg")
     if config is not None and os.path.lexists(root / config):
         yield _Check("its configuration file", root / config)
+    libraries: set[Path] = set()
     for lib_dir in _lib_python_dirs(root):
+        real_lib = real_paths(lib_dir)
+        if real_lib in libraries:
+            continue  # lib64 -> lib: the same files, already checked
+        libraries.add(real_lib)
         yield _Check("its library directory", lib_dir)
         site = lib_dir / "site-packages"
         if not os.path.isdir(site):
             continue
         yield _Check("its site-packages directory", site)
         yield from (_Check("a startup file in its site-packages", f) for f in _startup_files(site))
-    yield from _interpreter_checks(environment.interpreter)
+    yield from _interpreter_checks(environment.interpreter, real_paths)
 
 
-def _interpreter_checks(interpreter: Path) -> Iterator[_Check]:
+def _interpreter_checks(interpreter: Path, real_paths: _RealPaths) -> Iterator[_Check]:
     try:
-        real, holders = symlink_holders(Path(os.path.abspath(interpreter)))
+        real, holders = real_paths.with_holders(Path(os.path.abspath(interpreter)))
     except OSError:
         yield _Check("its interpreter", interpreter)
         return
@@ -285,11 +291,13 @@ def _startup_files(site: Path) -> Sequence[Path]:
     return [site / n for n in names if n.endswith(".pth") or n in STARTUP_FILES]
 
 
-def _judge_path(check: _Check, real: Path, policy: TrustPolicy) -> Finding | None:
+def _judge_path(
+    check: _Check, real: Path, policy: TrustPolicy, known: os.stat_result | None = None
+) -> Finding | None:
     if policy.covers(real):
         return None
     try:
-        info = os.stat(real)
+        info = known if known is not None else os.stat(real)
     except FileNotFoundError:
         return None  # nothing there to plant into; other checks report a missing interpreter
     except OSError as error:
@@ -370,6 +378,87 @@ def _capitalized(text: str) -> str:
 
 def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
+
+
+class _RealPaths:
+    """``os.path.realpath`` (and :func:`symlink_holders`) for the many paths of one
+    environment, each directory resolved once.
+
+    The checked paths share their parents: resolved one by one from ``/`` they cost an
+    ``lstat`` per component each, most of an environment's checks. Here a path costs one
+    ``lstat`` once its parent is known, and a symlink one ``readlink`` more; ``..`` goes up
+    from the real directory, as realpath does. What is unusual (a relative path, a loop, a
+    long chain of links) is left to ``os.path.realpath`` and not remembered, so the answers
+    are the same.
+    """
+
+    def __init__(self) -> None:
+        #: path -> (real path, real directories holding the links followed on the way)
+        self._known: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._resolving: set[str] = set()
+        #: ``lstat`` of real paths that are not symlinks, hence also their ``stat``.
+        self.stats: dict[str, os.stat_result] = {}
+
+    def __call__(self, path: Path) -> Path:
+        try:
+            return Path(self._resolve(os.fspath(path))[0])
+        except _Unusual:
+            self._resolving.clear()
+            return _real(path)
+
+    def with_holders(self, path: Path) -> tuple[Path, list[Path]]:
+        """What :func:`symlink_holders` answers for ``path``."""
+        try:
+            real, holders = self._resolve(os.fspath(path))
+        except _Unusual:
+            self._resolving.clear()
+            return symlink_holders(path)
+        return Path(real), [Path(h) for h in holders]
+
+    def _resolve(self, path: str) -> tuple[str, tuple[str, ...]]:
+        known = self._known.get(path)
+        if known is not None:
+            return known
+        parent, name = os.path.split(path)
+        if path in self._resolving or len(self._resolving) > _MAX_SYMLINKS:
+            raise _Unusual(path)
+        if not os.path.isabs(path):
+            raise _Unusual(path)
+        if parent == path:
+            return os.path.realpath(path), ()
+        self._resolving.add(path)
+        real_parent, holders = self._resolve(parent)
+        if name in ("", ".", ".."):
+            found = (os.path.dirname(real_parent) if name == ".." else real_parent, holders)
+        else:
+            found = self._step(path, real_parent, name, holders)
+        self._resolving.discard(path)
+        self._known[path] = found
+        return found
+
+    def _step(
+        self, path: str, real_parent: str, name: str, holders: tuple[str, ...]
+    ) -> tuple[str, tuple[str, ...]]:
+        candidate = os.path.join(real_parent, name)
+        try:
+            info: os.stat_result | None = os.lstat(candidate)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISLNK(info.st_mode):
+            if info is not None:
+                self.stats[candidate] = info
+            return candidate, holders
+        try:
+            target = os.readlink(candidate)
+        except OSError as error:
+            raise _Unusual(path) from error
+        # A link resolves against the real directory holding it, as realpath does.
+        real, more = self._resolve(os.path.join(real_parent, target))
+        return real, (*holders, real_parent, *more)
+
+
+class _Unusual(Exception):
+    """A path :class:`_RealPaths` leaves to ``os.path.realpath``."""
 
 
 def _resolve_names(

@@ -28,6 +28,7 @@ import sysdeps
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 
 from project_kernels import cli
+from project_kernels import trust as trust_module
 from project_kernels.discovery import Walk
 from project_kernels.environments import ProblemCode, inspect_venv
 from project_kernels.report import sanitize
@@ -423,6 +424,48 @@ def test_symlink_holders_records_where_each_link_lives(tmp_path: Path) -> None:
     real, holders = symlink_holders(tmp_path / "bin" / "python")
     assert real == Path(os.path.realpath(tmp_path / "real" / "python3.12"))
     assert holders == [Path(os.path.realpath(tmp_path / d)) for d in ("bin", "links")]
+
+
+def test_paths_resolve_once_per_directory_exactly_as_realpath_does(tmp_path: Path) -> None:
+    # The checks resolve an environment's paths through a per-environment memo (a fraction
+    # of the lstat calls); it must answer what os.path.realpath and symlink_holders answer.
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "file").write_text("")
+    links = {
+        "abs": str(tmp_path / "real"),
+        "rel": "real/sub",
+        "up": "../real",
+        "chain": "abs",
+        "dangling": "gone/away",
+        "loop-a": "loop-b",
+        "loop-b": "loop-a",
+    }
+    (tmp_path / "links").mkdir()
+    for name, target in links.items():
+        where = tmp_path / ("links" if name == "up" else "") / name
+        where.symlink_to(target)
+    paths = [
+        tmp_path / "chain" / "sub",
+        tmp_path / "links" / "up" / "file",
+        tmp_path / "rel" / ".." / "file",
+        tmp_path / "dangling" / "x",
+        tmp_path / "loop-a" / "x",
+        tmp_path / "loop-b",
+        tmp_path / "real" / "file" / "not-a-dir",
+        tmp_path / "abs" / "sub" / "." / "",
+    ]
+    resolved = trust_module._RealPaths()
+    for path in paths * 2:  # the second round answers from the memo
+        assert resolved(path) == Path(os.path.realpath(path)), path
+        try:
+            expected: object = symlink_holders(path)
+        except OSError as error:
+            expected = error.errno
+        try:
+            answered: object = resolved.with_holders(path)
+        except OSError as error:
+            answered = error.errno
+        assert answered == expected, path
 
 
 def test_an_unusable_trusted_environment_keeps_its_own_problems(tmp_path: Path) -> None:

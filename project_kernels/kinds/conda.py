@@ -45,16 +45,16 @@ USUAL_ROOTS = (
 )
 
 
-def is_conda_prefix(path: Path) -> bool:
+def is_conda_prefix(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a conda environment (it has ``conda-meta/``): one ``stat``."""
-    return os.path.isdir(path / "conda-meta")
+    return os.path.isdir(os.path.join(path, "conda-meta"))
 
 
 def locate_in_project(level: Level, context: Context) -> Iterator[Candidate]:
     """conda environments in the project's own directories (``.conda``, ``env``)."""
     for name in context.options.conda_directories:
-        root = level.directory / name
-        if is_conda_prefix(root):
+        if is_conda_prefix(os.path.join(level.path, name)):
+            root = level.directory / name
             yield conda_candidate(
                 root, f"conda environment in the directory {name!r} nearest the notebook"
             )
