@@ -111,7 +111,11 @@ def walk_up(start: Path, boundary: Path, locators: Sequence[Locator]) -> Walk:
 
 def is_within(path: Path, directory: Path) -> bool:
     """Whether ``path`` is ``directory`` or below it, comparing normalised paths."""
-    return path == directory or directory in path.parents
+    # As ``path == directory or directory in path.parents``, without making every parent.
+    prefix = directory.parts
+    if not prefix:  # "."
+        return not path.is_absolute()
+    return path.parts[: len(prefix)] == prefix
 
 
 def normalize(path: str | os.PathLike[str]) -> Path:

@@ -304,17 +304,19 @@ def _judge_path(
         return Finding(
             check.role, check.path, real, Offence.UNCHECKABLE, error=error.strerror or str(error)
         )
-    found = Finding(check.role, check.path, real, Offence.OWNER, info.st_uid, info.st_gid)
-    found = replace(found, mode=info.st_mode)
     if not policy.owner_trusted(info.st_uid, info.st_gid):
-        return found
-    if check.holder and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
+        offence = Offence.OWNER
+    elif check.holder and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX:
         return None
-    if info.st_mode & stat.S_IWOTH:
-        return replace(found, offence=Offence.WORLD_WRITABLE)
-    if info.st_mode & stat.S_IWGRP and info.st_gid not in policy.groups:
-        return replace(found, offence=Offence.GROUP_WRITABLE)
-    return None
+    elif info.st_mode & stat.S_IWOTH:
+        offence = Offence.WORLD_WRITABLE
+    elif info.st_mode & stat.S_IWGRP and info.st_gid not in policy.groups:
+        offence = Offence.GROUP_WRITABLE
+    else:
+        return None  # the usual case: no Finding made at all
+    return Finding(
+        check.role, check.path, real, offence, info.st_uid, info.st_gid, mode=info.st_mode
+    )
 
 
 def _problem(finding: Finding, environment: Environment, user: str, more: int = 0) -> Problem:
