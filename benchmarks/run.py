@@ -1,7 +1,7 @@
 """Run every benchmark and write ``benchmarks/results/`` (JSON, Markdown, PNG).
 
     python benchmarks/run.py            # the full run (about 8 minutes on 2 cores)
-    python benchmarks/run.py --quick    # a smoke run of a minute or two
+    python benchmarks/run.py --quick    # a smoke run of two minutes, into benchmarks/.work/
 
 Run it with the Python that has project-kernels installed (``pip install -e .``). It
 makes a temporary virtual environment that sees that Python's packages
@@ -76,8 +76,10 @@ def main() -> None:
     parser.add_argument("--only", default="discovery,start,listing")
     parser.add_argument("--cold", type=int, default=12, help="cold rounds (at least 10)")
     parser.add_argument("--warm", type=int, default=20, help="warm rounds (at least 10)")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results")
     args = parser.parse_args()
+    # A smoke run never overwrites the published results (benchmarks/.work is ignored by git).
+    args.out = args.out or (HERE / ".work" / "quick-results" if args.quick else HERE / "results")
     started = time.monotonic()
     wanted = args.only.split(",")
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
