@@ -175,7 +175,7 @@ def inspect_venv(root: Path) -> Environment:
         )
     kind = _venv_kind(cfg)
     version = parse_python_version(cfg.get("version_info") or cfg.get("version") or "")
-    lib_dirs = _lib_python_dirs(root)
+    lib_dirs = lib_python_dirs(root)
     if version is None:
         version = _version_from_lib_dirs(lib_dirs)
     home = Path(cfg["home"]) if cfg.get("home") else None
@@ -312,7 +312,8 @@ def _venv_kind(cfg: Mapping[str, str]) -> Kind:
     return Kind.VENV
 
 
-def _lib_python_dirs(root: Path) -> list[Path]:
+def lib_python_dirs(root: Path) -> list[Path]:
+    """An environment's ``lib/pythonX.Y`` (and ``lib64``, ``pypy``) directories."""
     dirs: list[Path] = []
     for lib in ("lib", "lib64"):
         try:
@@ -370,7 +371,9 @@ def _owner_name(path: Path) -> str | None:
 def _base_missing(env: Environment, home: Path | None) -> Problem:
     target = os.readlink(env.interpreter) if env.interpreter.is_symlink() else None
     if target is not None:
-        target = os.path.join(env.interpreter.parent, target)  # relative links, as the OS reads them
+        target = os.path.join(
+            env.interpreter.parent, target
+        )  # relative links, as the OS reads them
     where = f" ({env.interpreter} points to {target}, which does not exist)" if target else ""
     base = f"The Python it was made from, {home}, is gone" if home else "Its Python is gone"
     return Problem(

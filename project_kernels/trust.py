@@ -38,7 +38,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from .discovery import Candidate, Locator
-from .environments import Environment, Kind, Problem, ProblemCode
+from .environments import Environment, Kind, Problem, ProblemCode, lib_python_dirs
 
 ROOT_UID = 0
 #: At most this many untrusted paths are reported for one environment.
@@ -246,7 +246,7 @@ def _checks(environment: Environment, real_paths: _RealPaths) -> Iterator[_Check
     if config is not None and os.path.lexists(root / config):
         yield _Check("its configuration file", root / config)
     libraries: set[Path] = set()
-    for lib_dir in _lib_python_dirs(root):
+    for lib_dir in lib_python_dirs(root):
         real_lib = real_paths(lib_dir)
         if real_lib in libraries:
             continue  # lib64 -> lib: the same files, already checked
@@ -270,17 +270,6 @@ def _interpreter_checks(interpreter: Path, real_paths: _RealPaths) -> Iterator[_
     yield _Check("the directory holding its interpreter", real.parent, holder=True)
     for holder in holders:
         yield _Check("a directory holding a symlink to its interpreter", holder, holder=True)
-
-
-def _lib_python_dirs(root: Path) -> list[Path]:
-    dirs: list[Path] = []
-    for lib in ("lib", "lib64"):
-        try:
-            names = sorted(os.listdir(root / lib))
-        except OSError:
-            continue
-        dirs += [root / lib / n for n in names if n.startswith(("python", "pypy"))]
-    return dirs
 
 
 def _startup_files(site: Path) -> Sequence[Path]:
