@@ -11,10 +11,12 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 APT_TIMEOUT = 900
 """Seconds an apt-get or npm step may take (a first chromium install downloads ~100 MB)."""
@@ -95,7 +97,12 @@ def _ensure(name: str, install: Callable[[], str], candidates: tuple[str, ...] =
     found = _program(name, candidates)
     if found:
         return found
-    failure = install() or f"installing it did not put {name} on PATH"
+    # Test workers run in parallel: one installs, the others wait and then find it.
+    with FileLock(os.path.join(tempfile.gettempdir(), "project-kernels-sysdeps.lock")):
+        found = _program(name, candidates)
+        if found:
+            return found
+        failure = install() or f"installing it did not put {name} on PATH"
     found = _program(name, candidates)
     if found:
         return found

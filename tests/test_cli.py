@@ -53,8 +53,8 @@ def test_which_names_the_interpreter_environment_and_why(projects: Path, tmp_pat
     assert (
         out.stdout.splitlines()[0] == f"Launches: {projects / 'good' / '.venv' / 'bin' / 'python'}"
     )
-    assert "(uv, Python" in out.stdout and "ipykernel" in out.stdout
-    assert "nearest directory named '.venv'" in out.stdout
+    assert "(uv, Python" in flat(out.stdout) and "ipykernel" in out.stdout
+    assert "nearest directory named '.venv'" in flat(out.stdout)
 
 
 def test_which_json_is_stable_for_scripts(projects: Path, tmp_path: Path) -> None:
