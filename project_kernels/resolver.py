@@ -129,8 +129,7 @@ def pinned(environment: Path, settings: Settings) -> Walk:
         problems=(
             Problem(
                 ProblemCode.BAD_CONFIG,
-                f"The environment {sanitize(str(environment))} chosen for this notebook "
-                f"{skipped}.",
+                f"The environment {sanitize(str(environment))} chosen for this notebook {skipped}.",
                 "Choose another kernel (Kernel > Change Kernel...), or recreate it, for "
                 f"example `python -m venv {sanitize(str(environment))}`.",
             ),
