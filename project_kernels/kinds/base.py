@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from ..discovery import Candidate
 from ..environments import Environment, Kind, NotAnEnvironment, inspect_venv
 
@@ -130,6 +132,25 @@ class Level:
     def pyproject(self) -> Table | None:
         """``pyproject.toml`` parsed, or None."""
         return self.toml("pyproject.toml")
+
+
+def versioned_entries(directory: Path, prefix: str) -> list[tuple[Version, str]]:
+    """The entries of ``directory`` named ``prefix`` + a version, oldest first.
+
+    How poetry (``name-hash-py3.12``) and pdm (``dir-hash-3.12``) name the environments
+    they keep for one project; none when the directory cannot be read.
+    """
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return []
+    found: list[tuple[Version, str]] = []
+    for name in names:
+        try:
+            found.append((Version(name[len(prefix) :]), name))
+        except InvalidVersion:
+            continue
+    return sorted(found)
 
 
 def read_toml(path: Path) -> Table | None:

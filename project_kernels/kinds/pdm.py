@@ -21,11 +21,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
-
 from ..discovery import Candidate
 from ..environments import Kind
-from .base import Context, Level, read_toml, string, table, venv_candidate
+from .base import Context, Level, read_toml, string, table, venv_candidate, versioned_entries
 
 
 def env_prefix(project_dir: Path) -> str:
@@ -80,14 +78,5 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
 
 
 def _newest(location: Path, prefix: str) -> Path | None:
-    try:
-        names = [n for n in os.listdir(location) if n.startswith(prefix)]
-    except OSError:
-        return None
-    found: list[tuple[Version, str]] = []
-    for name in names:
-        try:
-            found.append((Version(name[len(prefix) :]), name))
-        except InvalidVersion:
-            continue
-    return location / max(found)[1] if found else None
+    found = versioned_entries(location, prefix)
+    return location / found[-1][1] if found else None

@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from ..discovery import Candidate
 from ..environments import Kind
-from .base import Context, Level, Table, read_toml, string, table, venv_candidate
+from .base import Context, Level, Table, read_toml, string, table, venv_candidate, versioned_entries
 
 
 def env_name_base(name: str, project_dir: Path) -> str:
@@ -100,20 +99,9 @@ def _recorded_minor(venvs: Path, base: str) -> str | None:
 
 
 def _newest(venvs: Path, base: str) -> tuple[Path | None, str]:
-    prefix = f"{base}-py"
-    try:
-        names = [n for n in os.listdir(venvs) if n.startswith(prefix)]
-    except OSError:
-        return None, ""
-    versions: list[tuple[Version, str]] = []
-    for entry in names:
-        try:
-            versions.append((Version(entry[len(prefix) :]), entry))
-        except InvalidVersion:
-            continue
+    versions = versioned_entries(venvs, f"{base}-py")
     if not versions:
         return None, ""
-    versions.sort()
     how = "its only environment" if len(versions) == 1 else "the newest of its environments"
     return venvs / versions[-1][1], how
 
