@@ -407,6 +407,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(f.aware for f in front_ends) else 1
 
 
+SCOPE_HELP = {
+    Scope.SYS_PREFIX: "this Python environment's etc/jupyter and share/jupyter (default)",
+    Scope.USER: "your own ~/.jupyter and Jupyter data directory",
+    Scope.SYSTEM: "the machine's /usr/local/etc/jupyter and /usr/local/share/jupyter",
+}
+
+
 def add_commands(sub: Any) -> None:
     """Register ``enable``, ``disable`` and ``status`` on the CLI's subparsers."""
     for name, func, text in (
@@ -415,27 +422,14 @@ def add_commands(sub: Any) -> None:
     ):
         parser = sub.add_parser(name, help=text)
         levels = parser.add_mutually_exclusive_group()
-        levels.add_argument(
-            "--sys-prefix",
-            dest="scope",
-            action="store_const",
-            const=Scope.SYS_PREFIX.value,
-            help="this Python environment's etc/jupyter and share/jupyter (default)",
-        )
-        levels.add_argument(
-            "--user",
-            dest="scope",
-            action="store_const",
-            const=Scope.USER.value,
-            help="your own ~/.jupyter and Jupyter data directory",
-        )
-        levels.add_argument(
-            "--system",
-            dest="scope",
-            action="store_const",
-            const=Scope.SYSTEM.value,
-            help="the machine's /usr/local/etc/jupyter and /usr/local/share/jupyter",
-        )
+        for scope, where in SCOPE_HELP.items():
+            levels.add_argument(
+                f"--{scope.value}",
+                dest="scope",
+                action="store_const",
+                const=scope.value,
+                help=where,
+            )
         parser.set_defaults(func=func, scope=Scope.SYS_PREFIX.value)
     state = sub.add_parser("status", help="whether each front end is project-aware, and why")
     state.add_argument("--json", action="store_true", help="machine-readable output")
