@@ -241,13 +241,34 @@ def running_server(
 
     ``wrap`` prefixes the server's command (for example to drop privileges).
     """
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
+    base = clean_environ()
     log = tmp / f"server-{free_port()}.log"
     server = JupyterServer(root, config, {**base, **(env or {})}, log, wrap)
     try:
         yield server
     finally:
         server.stop()
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's variables without the caller's Jupyter directories or activated venv."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
+
+
+def write_notebook(path: Path, source: str) -> None:
+    """A one-cell notebook saved with the ``python3`` kernel, as JupyterLab saves it."""
+    import nbformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source)]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    notebook.metadata["language_info"] = {"name": "python"}
+    nbformat.write(notebook, path)
 
 
 PROJECT_KERNELS_CONFIG = (

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from envfactory import make_env
-from jupyter import PROJECT_KERNELS_CONFIG, TOKEN, JupyterServer, running_server
+from jupyter import PROJECT_KERNELS_CONFIG, TOKEN, JupyterServer, running_server, write_notebook
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 from sysdeps import chromium
 
@@ -50,31 +50,6 @@ def quiet_lab(settings: Path) -> str:
         "c.LabApp.news_url = None\n"
         'c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"\n'
     )
-
-
-def write_notebook(path: Path, source: str) -> str:
-    """A one-cell notebook saved with the ``python3`` kernel, as JupyterLab saves it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    notebook = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": "c0",
-                "metadata": {},
-                "outputs": [],
-                "source": source,
-            }
-        ],
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    path.write_text(json.dumps(notebook, indent=1))
-    return str(path)
 
 
 @pytest.fixture(scope="module")

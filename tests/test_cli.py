@@ -7,13 +7,13 @@ from an isolated JUPYTER_CONFIG_DIR, so it reports what the server would do.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from envfactory import make_env
+from jupyter import clean_environ
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def cli(*args: str, config: str = "", tmp: Path) -> subprocess.CompletedProcess[
     config_dir = tmp / "jupyter-config"
     config_dir.mkdir(exist_ok=True)
     (config_dir / "jupyter_server_config.py").write_text(config)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
+    env = clean_environ()
     env.update(JUPYTER_CONFIG_DIR=str(config_dir), COLUMNS="80")
     return subprocess.run(
         [sys.executable, "-m", "project_kernels", *args],

@@ -9,7 +9,6 @@ temporary directories: nothing outside them is read or written.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from envfactory import make_env, uv
-from jupyter import JupyterServer, running_server
+from jupyter import JupyterServer, clean_environ, running_server, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +56,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def home(tmp_path: Path) -> dict[str, str]:
     """Variables that put the user's Jupyter directories in ``tmp_path``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
     return {
-        **base,
+        **clean_environ(),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "user-config"),
         "JUPYTER_DATA_DIR": str(tmp_path / "user-data"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
@@ -74,18 +72,6 @@ def clean_prefix(prefix: Path, home: dict[str, str]) -> Iterator[Path]:
     project_kernels(prefix, "disable", env=home)
     for leftover in (prefix / "etc", prefix / "share" / "jupyter"):
         shutil.rmtree(leftover, ignore_errors=True)
-
-
-def write_notebook(path: Path, code: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(code)]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, path)
 
 
 def printed(notebook: Path) -> str:

@@ -10,7 +10,6 @@ Either way a notebook in a project directory runs in that project's ``.venv``.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import nbformat
 import papermill
 import pytest
 from envfactory import make_env
+from jupyter import clean_environ
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 
 pytestmark = pytest.mark.slow
@@ -49,9 +49,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """The process environment with Jupyter's user directories in ``tmp_path``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
     return {
-        **base,
+        **clean_environ(),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "JUPYTER_DATA_DIR": str(tmp_path / "data"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),

@@ -15,7 +15,7 @@ import pytest
 from conftest import pid_alive
 from envfactory import make_env, pyenv_python
 from jupyter import PROJECT_KERNELS_CONFIG as PROJECT_KERNELS_CONFIG_TEXT
-from jupyter import JupyterServer, running_server
+from jupyter import JupyterServer, clean_environ, running_server, write_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -219,22 +219,7 @@ def test_no_kernel_process_is_left_after_shutdown(project: Path, tmp_path: Path)
     assert not pid_alive(pids[1])
 
 
-def write_notebook(path: Path, source: str) -> None:
-    import nbformat
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(source))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
-
-
 def test_nbconvert_execute_with_the_environment_variable(project: Path, tmp_path: Path) -> None:
-    import os
     import subprocess
 
     import nbformat
@@ -242,7 +227,7 @@ def test_nbconvert_execute_with_the_environment_variable(project: Path, tmp_path
     make_env(project / ".venv")
     notebook_path = project / "reports" / "weekly.ipynb"
     write_notebook(notebook_path, "import os, sys\nprint(sys.prefix, os.environ['VIRTUAL_ENV'])")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
+    env = clean_environ()
     env.update(JUPYTER_DEFAULT_PROVISIONER_NAME="project-kernels", HOME=str(tmp_path))
     subprocess.run(
         [
