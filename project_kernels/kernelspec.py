@@ -19,6 +19,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKerne
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from traitlets import Bool, Float, Int, List, Unicode
 
+from .discovery import normalize
 from .picker import NAME_PREFIX, EnvironmentListing
 from .resolver import is_ipykernel_command
 
@@ -154,7 +155,7 @@ class ProjectKernelSpecManager(KernelSpecManager):
             if not root:
                 return None
             self._listing = EnvironmentListing(
-                Path(os.path.abspath(os.path.expanduser(root))),
+                normalize(root),
                 self._scan_options,
                 self._template,
                 provisioner=PROVISIONER_NAME,

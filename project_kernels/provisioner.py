@@ -19,7 +19,7 @@ from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float, Unicode
 
 from .config import module_settings_for, settings_for
-from .discovery import Walk
+from .discovery import Walk, normalize
 from .environments import Environment
 from .modules import with_modules
 from .probe import probe, startup_problem
@@ -156,7 +156,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
         """The Jupyter server's root directory, when this kernel belongs to a server."""
         manager = getattr(self.parent, "parent", None)
         root = getattr(manager, "root_dir", None)
-        return Path(os.path.abspath(os.path.expanduser(root))) if root else None
+        return normalize(root) if root else None
 
     def _log_plan(self, plan: LaunchPlan) -> None:
         if plan.environment is None:
