@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fscount import recording
 
 from project_kernels.config import ProjectKernels
+from project_kernels.decision import decide
 from project_kernels.environments import inspect_venv
 from project_kernels.locators import VENV_KINDS
-from project_kernels.modules import ModuleSettings, with_modules
-from project_kernels.resolver import LaunchRequest, Settings, plan_launch, resolve
+from project_kernels.resolver import LaunchRequest, resolve
+from project_kernels.settings import Settings
 from project_kernels.trust import TrustPolicy, findings_for
 
 DEPTHS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
@@ -120,11 +122,8 @@ def measure(work: Path) -> dict[str, Any]:
 
         def launch_path(request: LaunchRequest = request) -> object:
             # What the provisioner does per start besides jupyter_client's own work.
-            settings_now = ProjectKernels().settings()
-            walked, base = with_modules(
-                resolve(request, settings_now), os.environ, ModuleSettings()
-            )
-            return plan_launch(walked, base, settings_now)
+            launch = replace(request, env=os.environ)
+            return decide(launch, ProjectKernels().settings())
 
         by_depth.append(
             {

@@ -1,8 +1,10 @@
 """``project-kernels`` (also ``jupyter project-kernels``): what launches, and why.
 
 Reads the same traitlets configuration files as the server
-(``jupyter_server_config.py``/``.json`` on the Jupyter config path), so that it
-reports what the server would do.
+(``jupyter_server_config.py``/``.json`` on the Jupyter config path) and asks the
+same :func:`~.decision.decide`, so that it reports what the server would do.
+Each command module registers its subcommands with a ``register(subparsers, common)``
+function; none of ``which``, ``doctor`` and ``list`` imports jupyter_client.
 """
 
 from __future__ import annotations
@@ -20,47 +22,24 @@ from typing import Any
 
 from traitlets.config import Config
 
-from . import __version__
-from .cli_modules import register as register_pin_modules
-from .discovery import Candidate, Walk, normalize, scan
+from . import __version__, cli_modules, enabling
+from .config import ProjectKernels, load_config
+from .decision import LaunchMode, LaunchPlan, decide
+from .discovery import Candidate, is_within, normalize, scan
 from .environments import Environment
-from .modules import with_modules
+from .names import IPYKERNEL_ARGV, NATIVE_KERNEL
+from .picker import NAME_PREFIX, kernel_name
 from .probe import probe, startup_problem
-from .report import describe, sanitize
-from .resolver import (
-    EnvironmentUnusable,
-    LaunchMode,
-    LaunchRequest,
-    OnUnusable,
-    Settings,
-    plan_launch,
-    resolve,
-)
+from .report import describe, sanitize, show
+from .resolver import LaunchRequest
+from .schema import candidate_json, environment_json, plan_json, with_schema
+from .settings import OnUnusable, Settings
 
-#: The version of the ``--json`` output's layout; bumped on incompatible changes.
-JSON_SCHEMA = 1
+__all__ = ["build_parser", "main", "wrap_for_terminal"]
 
 
-def load_config(config_file: str | None = None) -> Config:
-    """The configuration the Jupyter server would load (plus ``config_file`` if given)."""
-    from jupyter_core.application import JupyterApp
-    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
-
-    loader = JupyterApp(config_file_name="jupyter_server_config")
-    loader.load_config_file()
-    config: Config = loader.config
-    if config_file:
-        path = os.path.abspath(config_file)
-        cls = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader
-        config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
-    return config
-
-
-def settings_from(config: Config) -> Settings:
-    """The resolver settings a server with ``config`` would use."""
-    from .config import ProjectKernels
-
-    return ProjectKernels(config=config).settings()
+class UsageError(Exception):
+    """A command line that cannot be answered; the message says why (exit code 2)."""
 
 
 def root_from(config: Config, override: str | None) -> Path | None:
@@ -75,106 +54,98 @@ def start_directory(path: str) -> Path:
     return target if target.is_dir() else target.parent
 
 
-def environment_json(environment: Environment | None) -> dict[str, Any] | None:
-    """The stable JSON form of an environment (see the README's ``--json`` section)."""
-    if environment is None:
+def pinned_environment(name: str, config: Config, root: Path | None) -> Path | None:
+    """The environment a kernel called ``name`` is pinned to; None for a walking kernel.
+
+    Listed kernels (``project-...``) are found as the kernel picker names them, by a
+    scan of the server's root with the picker's bounds.
+    """
+    picker = config.get("ProjectKernelSpecManager", {})
+    walking = {n.lower() for n in picker.get("project_kernel_names", [NATIVE_KERNEL])}
+    if name.lower() in walking:
         return None
-    return {
-        "path": str(environment.root),
-        "kind": environment.kind.value,
-        "interpreter": str(environment.interpreter),
-        "python_version": str(environment.python_version) if environment.python_version else None,
-        "ipykernel_version": (
-            str(environment.ipykernel_version) if environment.ipykernel_version else None
-        ),
-        "system_site_packages": environment.system_site_packages,
-        "modules": list(environment.modules),
-        "usable": environment.usable,
-        "reason": environment.reason,
-        "notes": list(environment.notes),
-        "problems": [
-            {"code": p.code.value, "summary": p.summary, "fix": p.fix} for p in environment.problems
-        ],
-    }
+    if not name.startswith(NAME_PREFIX):
+        raise UsageError(
+            f"{name!r} is not a kernel project-kernels launches (those are "
+            f"{', '.join(sorted(walking))} and the picker's {NAME_PREFIX}... kernels)."
+        )
+    if root is None:
+        raise UsageError(f"--kernel {name} needs the server's root: pass --root-dir")
+    settings = ProjectKernels(config=config).settings()
+    result = scan(
+        root,
+        settings.locators(),
+        max_depth=int(picker.get("list_max_depth", 4)),
+        max_directories=int(picker.get("list_max_directories", 10_000)),
+    )
+    for candidate in result.candidates:
+        if candidate.environment is None or not is_within(candidate.path, root):
+            continue
+        if kernel_name(candidate.path.relative_to(root).as_posix()) == name:
+            return candidate.path
+    raise UsageError(f"No environment under {show(root)} is listed as {name!r}.")
 
 
-def candidate_json(candidate: Candidate) -> dict[str, Any]:
-    """One candidate of a walk or a listing."""
-    return {
-        "path": str(candidate.path),
-        "environment": environment_json(candidate.environment),
-        "skipped": candidate.skipped,
-    }
-
-
-def _walk_for(args: argparse.Namespace) -> tuple[Walk | None, Settings, dict[str, str]]:
-    """The walk (its environment's modules loaded, as at launch), settings, and base variables."""
-    from .config import ProjectKernels
-
+def _decision(args: argparse.Namespace) -> tuple[LaunchPlan, Settings, Path | None]:
+    """What the server would launch for ``args.path`` (and ``--kernel``), as it would decide."""
     config = load_config(args.config)
-    settings = settings_from(config)
-    start = start_directory(args.path)
-    request = LaunchRequest(cwd=str(start), root_dir=root_from(config, args.root_dir))
-    modules = ProjectKernels(config=config).module_settings()
-    walk, base = with_modules(resolve(request, settings), os.environ, modules)
-    return walk, settings, base
-
-
-def _plan(
-    walk: Walk | None, settings: Settings, base: dict[str, str]
-) -> tuple[str, list[str], str]:
-    """(mode, argv, message) for a stock python3 kernelspec's command."""
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    try:
-        plan = plan_launch(walk, base, settings)
-    except EnvironmentUnusable as unusable:
-        return "error", [], str(unusable)
-    return plan.mode.value, plan.command(argv), plan.message
+    settings = ProjectKernels(config=config).settings()
+    root = root_from(config, args.root_dir)
+    request = LaunchRequest(
+        cwd=str(start_directory(args.path)),
+        root_dir=root,
+        environment=pinned_environment(args.kernel, config, root),
+        env=dict(os.environ),
+    )
+    return decide(request, settings), settings, root
 
 
 def cmd_which(args: argparse.Namespace) -> int:
     """Print what would launch for a notebook or directory."""
-    walk, settings, base = _walk_for(args)
-    mode, argv, message = _plan(walk, settings, base)
-    environment = walk.environment if walk else None
+    plan, _, root = _decision(args)
+    environment = plan.environment
+    walk = plan.walk
+    argv = plan.command([sys.executable, *IPYKERNEL_ARGV[1:]])
     if args.json:
         _print_json(
             {
                 "path": str(normalize(args.path)),
                 "start": str(walk.start) if walk else None,
                 "boundary": str(walk.boundary) if walk else None,
-                "mode": mode,
-                "argv": argv,
+                "mode": plan.mode.value,
+                "argv": [] if plan.mode is LaunchMode.ERROR else argv,
                 "environment": environment_json(environment),
-                "message": message,
+                "message": plan.message,
+                "launch": plan_json(plan, root),
             }
         )
     elif environment is None:
         print(
-            f"No project environment between {_show(walk.start if walk else args.path)} and "
-            f"{_show(walk.boundary if walk else '/')}."
+            f"No project environment between {show(walk.start if walk else args.path)} and "
+            f"{show(walk.boundary if walk else '/')}."
         )
-        print(f"Launches the stock kernel: {_show(sys.executable)}")
-    elif mode == LaunchMode.ENVIRONMENT.value:
-        print(f"Launches: {_show(environment.interpreter)}")
+        print(f"Launches the stock kernel: {show(sys.executable)}")
+    elif plan.mode is LaunchMode.ENVIRONMENT:
+        print(f"Launches: {show(environment.interpreter)}")
         print(f"Environment: {describe(environment)}")
         print(f"Kind: {environment.kind.value}")
         print(f"Chosen as the {sanitize(environment.reason)}.")
         _print_notes(environment)
         _print_modules(environment)
     else:
-        print(message)
+        print(plan.message)
         print(f"\nKind: {environment.kind.value}, chosen as the {sanitize(environment.reason)}.")
-        print(f"Launches: {_mode_text(mode)}")
+        print(f"Launches: {MODE_TEXT[plan.mode]}")
     return 0 if environment is None or environment.usable else 1
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print every directory the walk visited and every candidate's verdict."""
-    walk, settings, base = _walk_for(args)
-    environment = walk.environment if walk else None
+    plan, settings, _ = _decision(args)
+    walk = plan.walk
+    environment = plan.environment
     if args.run and environment is not None and environment.usable:
-        result = probe(environment, base)
+        result = probe(environment, plan.env)
         if not result.ok:
             environment = environment.with_problems(startup_problem(environment, result))
     ok = environment is None or environment.usable
@@ -194,12 +165,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if walk is None:
         print("Nothing to walk.")
         return 0
-    print(f"Walked from {_show(walk.start)} up to {_show(walk.boundary)}:")
+    print(f"Walked from {show(walk.start)} up to {show(walk.boundary)}:")
     by_dir: dict[Path, list[Candidate]] = {}
     for candidate in walk.candidates:
         by_dir.setdefault(candidate.path.parent, []).append(candidate)
     for directory in walk.visited:
-        print(f"  {_show(directory)}")
+        print(f"  {show(directory)}")
         for candidate in by_dir.get(directory, []):
             if candidate.skipped is not None:
                 print(f"    skipped {candidate.path.name}: {sanitize(candidate.skipped)}")
@@ -210,9 +181,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if environment is not None:
         _print_modules(environment)
     if environment is None:
-        print(f"No environment found: the stock kernel ({_show(sys.executable)}) launches.")
+        print(f"No environment found: the stock kernel ({show(sys.executable)}) launches.")
     elif environment.usable:
-        print(f"OK: the kernel launches from {_show(environment.interpreter)}.")
+        print(f"OK: the kernel launches from {show(environment.interpreter)}.")
         if not args.run:
             print("(Add --run to also start the interpreter and check that ipykernel imports.)")
     else:
@@ -221,7 +192,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"Fix: {sanitize(problem.fix)}")
         print(
             f"\nWith on_unusable={settings.on_unusable.value!r} the notebook gets: "
-            f"{_mode_text(settings.on_unusable.value)}"
+            f"{UNUSABLE_TEXT[settings.on_unusable]}"
         )
     return 0 if ok else 1
 
@@ -229,7 +200,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """List the environments below a root."""
     config = load_config(args.config)
-    settings = settings_from(config)
+    settings = ProjectKernels(config=config).settings()
     root = normalize(args.root or root_from(config, None) or os.getcwd())
     result = scan(root, settings.locators(), max_depth=args.max_depth)
     environments = [c for c in result.candidates if c.environment is not None]
@@ -243,7 +214,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         return 0
     if not environments:
-        print(f"No environments under {_show(root)} (depth {args.max_depth}).")
+        print(f"No environments under {show(root)} (depth {args.max_depth}).")
     for candidate in environments:
         assert candidate.environment is not None
         status = (
@@ -257,14 +228,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mode_text(mode: str) -> str:
-    return {
-        OnUnusable.FALLBACK.value: "a fallback kernel that shows this explanation "
-        "and runs '!' shell commands",
-        OnUnusable.ERROR.value: "an error when the kernel starts, with this explanation",
-        OnUnusable.WARN.value: "the server's own Python (a warning is logged)",
-        LaunchMode.WARNED.value: "the server's own Python (a warning is logged)",
-    }.get(mode, mode)
+#: What the notebook gets, said for a person, for each way of launching without the environment.
+MODE_TEXT: dict[LaunchMode, str] = {
+    LaunchMode.FALLBACK: (
+        "a fallback kernel that shows this explanation and runs '!' shell commands"
+    ),
+    LaunchMode.ERROR: "an error when the kernel starts, with this explanation",
+    LaunchMode.WARNED: "the server's own Python (a warning is logged)",
+}
+UNUSABLE_TEXT: dict[OnUnusable, str] = {
+    OnUnusable.FALLBACK: MODE_TEXT[LaunchMode.FALLBACK],
+    OnUnusable.ERROR: MODE_TEXT[LaunchMode.ERROR],
+    OnUnusable.WARN: MODE_TEXT[LaunchMode.WARNED],
+}
 
 
 def _print_notes(environment: Environment) -> None:
@@ -278,12 +254,32 @@ def _print_modules(environment: Environment) -> None:
         print(f"Modules: {listed} (loaded before the environment is activated)")
 
 
-def _show(path: object) -> str:
-    return sanitize(str(path))
-
-
 def _print_json(payload: dict[str, Any]) -> None:
-    print(json.dumps({"schema": JSON_SCHEMA, **payload}, indent=2))
+    print(json.dumps(with_schema(payload), indent=2))
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``which``, ``doctor`` and ``list``."""
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("path", help="a notebook or a directory")
+    where.add_argument("--root-dir", help="the server's root (default: ServerApp.root_dir)")
+    where.add_argument(
+        "--kernel",
+        default=NATIVE_KERNEL,
+        help="the notebook's kernel name, for a kernel chosen in the picker (default: python3)",
+    )
+
+    which = sub.add_parser("which", parents=[common, where], help="what launches for a notebook")
+    which.set_defaults(func=cmd_which)
+
+    doctor = sub.add_parser("doctor", parents=[common, where], help="every step of the walk")
+    doctor.add_argument("--run", action="store_true", help="also start the interpreter")
+    doctor.set_defaults(func=cmd_doctor)
+
+    listing = sub.add_parser("list", parents=[common], help="environments below a root")
+    listing.add_argument("root", nargs="?", help="default: ServerApp.root_dir or here")
+    listing.add_argument("--max-depth", type=int, default=4)
+    listing.set_defaults(func=cmd_list)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,27 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--config", help="an extra jupyter_server_config.py/.json to read")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    which = sub.add_parser("which", parents=[common], help="what launches for a notebook")
-    which.add_argument("path", help="a notebook or a directory")
-    which.add_argument("--root-dir", help="the server's root (default: ServerApp.root_dir)")
-    which.set_defaults(func=cmd_which)
-
-    doctor = sub.add_parser("doctor", parents=[common], help="every step of the walk")
-    doctor.add_argument("path", help="a notebook or a directory")
-    doctor.add_argument("--root-dir", help="the server's root (default: ServerApp.root_dir)")
-    doctor.add_argument("--run", action="store_true", help="also start the interpreter")
-    doctor.set_defaults(func=cmd_doctor)
-
-    listing = sub.add_parser("list", parents=[common], help="environments below a root")
-    listing.add_argument("root", nargs="?", help="default: ServerApp.root_dir or here")
-    listing.add_argument("--max-depth", type=int, default=4)
-    listing.set_defaults(func=cmd_list)
-    register_pin_modules(sub)
-
-    from .enabling import add_commands
-
-    add_commands(sub)
+    for module in (sys.modules[__name__], cli_modules, enabling):
+        module.register(sub, common)
     return parser
 
 
@@ -341,11 +318,15 @@ def wrap_for_terminal(text: str, width: int = WIDTH) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line and exit with its status."""
-    args = build_parser().parse_args(argv)
-    if getattr(args, "json", False):
-        sys.exit(args.func(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        status = args.func(args)
-    sys.stdout.write(wrap_for_terminal(buffer.getvalue()))
+    try:
+        with contextlib.redirect_stdout(buffer):
+            status = args.func(args)
+    except UsageError as error:
+        sys.stdout.write(buffer.getvalue())
+        parser.exit(2, f"project-kernels {args.command}: {error}\n")
+    output = buffer.getvalue()
+    sys.stdout.write(output if getattr(args, "json", False) else wrap_for_terminal(output))
     sys.exit(status)

@@ -82,8 +82,8 @@ def cmd_pin_modules(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add ``pin-modules`` to the ``project-kernels`` subcommands."""
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``pin-modules`` (``common``'s options do not apply)."""
     pin = sub.add_parser(
         "pin-modules",
         help="record the shell's loaded environment modules for an environment",

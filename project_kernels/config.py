@@ -6,19 +6,22 @@ command line reads the same files, so it reports what the server would do.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
 from traitlets import Enum, Float, List, Unicode
-from traitlets.config import LoggingConfigurable
+from traitlets.config import Config, LoggingConfigurable
 
 from .discovery import DEFAULT_NAMES
 from .environments import Kind
 from .locators import ToolOptions
 from .modules import DEFAULT_INIT_FILES, ModuleSettings
-from .resolver import OnUnusable, Settings
+from .settings import OnUnusable, Settings
 from .trust import TrustPolicy
+
+__all__ = ["ProjectKernels", "load_config", "settings_for"]
 
 
 class ProjectKernels(LoggingConfigurable):
@@ -163,6 +166,8 @@ class ProjectKernels(LoggingConfigurable):
             on_unusable=OnUnusable(self.on_unusable),
             environment_kinds=self.kinds(),
             tools=self.tool_options(),
+            modules=self.module_settings(),
+            fallback_available=importlib.util.find_spec("ipykernel") is not None,
         )
 
 
@@ -171,6 +176,19 @@ def settings_for(parent: Any) -> Settings:
     return ProjectKernels(parent=parent).settings()
 
 
-def module_settings_for(parent: Any) -> ModuleSettings:
-    """The module settings seen from a configurable ``parent``."""
-    return ProjectKernels(parent=parent).module_settings()
+def load_config(config_file: str | None = None) -> Config:
+    """The configuration a Jupyter server would load here (plus ``config_file`` if given).
+
+    Read by the command line, so that it reports what the server would do.
+    """
+    from jupyter_core.application import JupyterApp
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    loader = JupyterApp(config_file_name="jupyter_server_config")
+    loader.load_config_file()
+    config: Config = loader.config
+    if config_file:
+        path = os.path.abspath(config_file)
+        cls = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader
+        config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
+    return config

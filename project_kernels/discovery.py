@@ -57,6 +57,18 @@ class Walk:
                 return candidate.environment
         return None
 
+    def with_environment(self, environment: Environment) -> Walk:
+        """This walk with its chosen environment replaced by ``environment``.
+
+        How later steps of the decision attach what they learn (modules, a failed start).
+        """
+        for index, candidate in enumerate(self.candidates):
+            if candidate.environment is not None:
+                candidates = list(self.candidates)
+                candidates[index] = replace(candidate, environment=environment)
+                return replace(self, candidates=tuple(candidates))
+        return self
+
 
 def named_directories(names: Sequence[str] = DEFAULT_NAMES) -> Locator:
     """A locator for venv-style environments called one of ``names`` (in that order)."""

@@ -26,16 +26,26 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .extension import EXTENSION_MODULE
-from .kernelspec import PROVISIONER_NAME
-from .report import sanitize
-from .resolver import is_ipykernel_command
+from .config import load_config
+from .files import write_atomically
+from .names import (
+    EXTENSION_MODULE,
+    IPYKERNEL_ARGV,
+    NATIVE_KERNEL,
+    PROVISIONER_NAME,
+    PROVISIONER_VARIABLE,
+    is_ipykernel_command,
+    names_provisioner,
+    provisioner_stanza,
+)
+from .report import show
+from .schema import with_schema
+
+__all__ = ["Change", "FrontEnd", "Scope", "disable", "enable", "register", "status"]
 
 EXTENSION_FILE = "project_kernels.json"
 #: Left in a python3 kernelspec directory that ``enable`` created, so ``disable`` removes it.
 CREATED_MARKER = "created-by-project-kernels"
-NATIVE_KERNEL = "python3"
-PROVISIONER_VARIABLE = "JUPYTER_DEFAULT_PROVISIONER_NAME"
 
 
 class Scope(str, Enum):
@@ -104,11 +114,6 @@ def extension_config(enabled: bool = True) -> dict[str, Any]:
     return {"ServerApp": {"jpserver_extensions": {EXTENSION_MODULE: enabled}}}
 
 
-def provisioner_stanza() -> dict[str, Any]:
-    """The kernelspec metadata that makes jupyter_client launch through project-kernels."""
-    return {"provisioner_name": PROVISIONER_NAME, "config": {}}
-
-
 def _enable_extension(path: Path) -> Change:
     data = _read_json(path) if path.exists() else {}
     if data is None:
@@ -159,7 +164,7 @@ def _enable_kernelspec(directory: Path) -> Change:
 
 def _create_kernelspec(directory: Path) -> Change:
     spec: dict[str, Any] = {
-        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": list(IPYKERNEL_ARGV),
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
         "metadata": {"debugger": True, "kernel_provisioner": provisioner_stanza()},
@@ -182,8 +187,7 @@ def _disable_kernelspec(directory: Path) -> Change:
         return Change(path, "removed", "python3 kernelspec made by enable")
     spec = _read_json(path) if path.exists() else None
     metadata = (spec or {}).get("metadata") or {}
-    stanza = metadata.get("kernel_provisioner") or {}
-    if spec is None or stanza.get("provisioner_name") != PROVISIONER_NAME:
+    if spec is None or not names_provisioner(metadata):
         return Change(path, "unchanged", "python3 does not name project-kernels here")
     del metadata["kernel_provisioner"]
     _write_json(path, spec)
@@ -207,10 +211,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(data, indent=1) + "\n")
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -252,8 +253,7 @@ def _effective_python3() -> _Python3:
         return _Python3(None, False)
     path = Path(directory) / "kernel.json"
     spec = _read_json(path) or {}
-    stanza = (spec.get("metadata") or {}).get("kernel_provisioner") or {}
-    return _Python3(path, stanza.get("provisioner_name") == PROVISIONER_NAME)
+    return _Python3(path, names_provisioner(spec.get("metadata")))
 
 
 def _server_status(python3: _Python3, variable: str) -> FrontEnd:
@@ -275,19 +275,19 @@ def _server_status(python3: _Python3, variable: str) -> FrontEnd:
         )
     source = _extension_source()
     if source is not None and source[1]:
-        return FrontEnd(name, True, f"server extension enabled in {_show(source[0])}")
+        return FrontEnd(name, True, f"server extension enabled in {show(source[0])}")
     if source is not None:
         return FrontEnd(
             name,
             False,
-            f"server extension disabled in {_show(source[0])}; run `project-kernels enable`",
+            f"server extension disabled in {show(source[0])}; run `project-kernels enable`",
         )
     return FrontEnd(
         name,
         python3.carries_provisioner,
         "server extension not enabled; "
         + (
-            f"python3 ({_show(python3.path)}) names the provisioner, so it is project-aware"
+            f"python3 ({show(python3.path)}) names the provisioner, so it is project-aware"
             if python3.carries_provisioner
             else "run `project-kernels enable`"
         ),
@@ -300,12 +300,12 @@ def _client_status(name: str, python3: _Python3, variable: str, configured: str)
     if configured == PROVISIONER_NAME:
         return FrontEnd(name, True, "KernelProvisionerFactory.default_provisioner_name is set")
     if python3.carries_provisioner:
-        return FrontEnd(name, True, f"python3 kernelspec {_show(python3.path)} names it")
+        return FrontEnd(name, True, f"python3 kernelspec {show(python3.path)} names it")
     if python3.path is not None:
         return FrontEnd(
             name,
             False,
-            f"python3 is {_show(python3.path)}, which does not name the provisioner; "
+            f"python3 is {show(python3.path)}, which does not name the provisioner; "
             + _fix_for(python3.path),
         )
     return FrontEnd(name, False, "no python3 kernelspec found; run `project-kernels enable`")
@@ -324,8 +324,6 @@ def _fix_for(kernel_json: Path) -> str:
 
 
 def _server_spec_manager() -> str:
-    from .cli import load_config
-
     value = load_config().get("ServerApp", {}).get("kernel_spec_manager_class", "")
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
@@ -361,10 +359,6 @@ def _nbconvert_default() -> str:
     return str(section.get("default_provisioner_name", ""))
 
 
-def _show(path: object) -> str:
-    return sanitize(str(path))
-
-
 # -- command line ---------------------------------------------------------------------------------
 
 
@@ -384,12 +378,12 @@ def _run(action: Callable[[Scope], list[Change]], args: argparse.Namespace) -> i
         changes = action(scope)
     except PermissionError as denied:
         print(
-            f"Permission denied writing {_show(denied.filename)}: the {scope.value} level "
+            f"Permission denied writing {show(denied.filename)}: the {scope.value} level "
             "belongs to its owner. Run this as that user (for example with sudo), or use --user."
         )
         return 1
     for change in changes:
-        print(f"{change.action:>10}  {_show(change.path)}  ({change.detail})")
+        print(f"{change.action:>10}  {show(change.path)}  ({change.detail})")
     print("\nCheck with: project-kernels status")
     return 0
 
@@ -399,7 +393,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     front_ends = status()
     if args.json:
         payload = [{"front_end": f.name, "aware": f.aware, "why": f.why} for f in front_ends]
-        print(json.dumps({"schema": 1, "front_ends": payload}, indent=2))
+        print(json.dumps(with_schema({"front_ends": payload}), indent=2))
     else:
         for front_end in front_ends:
             verdict = "project-aware" if front_end.aware else "NOT project-aware"
@@ -414,8 +408,8 @@ SCOPE_HELP = {
 }
 
 
-def add_commands(sub: Any) -> None:
-    """Register ``enable``, ``disable`` and ``status`` on the CLI's subparsers."""
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``enable``, ``disable`` and ``status`` (``common``'s options do not apply)."""
     for name, func, text in (
         ("enable", cmd_enable, "make every front end project-aware"),
         ("disable", cmd_disable, "undo enable"),

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: The key under ``ServerApp.jpserver_extensions``.
-EXTENSION_MODULE = "project_kernels.extension"
+from .names import EXTENSION_MODULE
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from typing import Any
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
-from .resolver import DIAGNOSIS_VARIABLE, SHELL_PYTHONPATH_VARIABLE
+from .names import DIAGNOSIS_VARIABLE, SHELL_PYTHONPATH_VARIABLE
 
 SHELL_CELL_MAGICS = ("%%bash", "%%sh", "%%script")
 

@@ -20,11 +20,16 @@ from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from traitlets import Bool, Float, Int, List, Unicode
 
 from .discovery import normalize
-from .picker import NAME_PREFIX, EnvironmentListing
-from .resolver import is_ipykernel_command
+from .names import (
+    IPYKERNEL_ARGV,
+    NATIVE_KERNEL,
+    PROVISIONER_NAME,
+    is_ipykernel_command,
+    provisioner_stanza,
+)
+from .picker import NAME_PREFIX, EnvironmentListing, spec_for_name
 
-PROVISIONER_NAME = "project-kernels"
-NATIVE_KERNEL = "python3"
+__all__ = ["ProjectKernelSpecManager", "make_project_aware"]
 
 
 class ProjectKernelSpecManager(KernelSpecManager):
@@ -175,15 +180,25 @@ class ProjectKernelSpecManager(KernelSpecManager):
         return {name: getattr(settings, name) for name in settings.trait_names(config=True)}
 
     def _listed_spec(self, kernel_name: str) -> KernelSpec | None:
+        """A listed kernel's spec; None when the finished listing has no such kernel.
+
+        Right after the server starts, a notebook may name a listed kernel before the
+        first scan is done. This runs on the event loop, so it never waits: the spec
+        then names the kernel, and the provisioner waits for the scan off the loop.
+        """
         listing = self.listing()
-        # Only right after a start can a saved name miss the cache: wait a little for it.
-        listed = listing.lookup(kernel_name, wait=1.0) if listing is not None else None
-        if listed is None:
+        if listing is None:
             return None
-        spec = KernelSpec(resource_dir=listing.resource_dir if listing else "", **listed.spec)
-        if not self._available(listed.spec):
+        listed = listing.lookup(kernel_name)
+        if listed is not None:
+            spec = listed.spec
+        elif not listing.ready:
+            spec = spec_for_name(kernel_name, self._template()[0], PROVISIONER_NAME)
+        else:
+            return None
+        if not self._available(spec):
             raise NoSuchKernel(kernel_name)
-        return spec
+        return KernelSpec(resource_dir=listing.resource_dir, **spec)
 
     def _available(self, spec: dict[str, Any]) -> bool:
         return bool(
@@ -205,7 +220,7 @@ class ProjectKernelSpecManager(KernelSpecManager):
         metadata.pop("kernel_provisioner", None)
         argv = spec.get("argv") or []
         if not is_ipykernel_command(argv, str(spec.get("language") or "")):
-            argv = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            argv = list(IPYKERNEL_ARGV)
             metadata = {"debugger": True}
         spec = {**spec, "argv": argv, "metadata": metadata, "env": spec.get("env") or {}}
         return spec, directory
@@ -224,7 +239,7 @@ def make_project_aware(spec: KernelSpec, display_name: str = "") -> None:
     if current is not None and current.get("provisioner_name") != PROVISIONER_NAME:
         return
     if current is None:
-        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": {}}
+        metadata["kernel_provisioner"] = provisioner_stanza()
         spec.metadata = metadata
     if display_name:
         spec.display_name = display_name

@@ -31,7 +31,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +38,8 @@ from pathlib import Path
 
 from .discovery import Walk
 from .environments import Environment, Problem, ProblemCode
+from .files import write_atomically
+from .trust import is_untrusted
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -133,7 +134,7 @@ def render_declaration(modules: Sequence[str]) -> str:
 def write_declaration(root: Path, modules: Sequence[str]) -> Path:
     """Write ``root``'s declaration atomically; returns its path."""
     path = root / DECLARATION_NAME
-    _write_atomically(path, render_declaration(modules))
+    write_atomically(path, render_declaration(modules))
     return path
 
 
@@ -160,12 +161,24 @@ class ModuleSettings:
 
 
 class ModulesError(Exception):
-    """Loading the modules failed; ``summary`` and ``fix`` are for the notebook's reader."""
+    """Loading the modules failed; ``summary`` and ``fix`` are for the notebook's reader.
 
-    def __init__(self, summary: str, fix: str) -> None:
+    The same failure is shared (and cached) by every environment declaring the same
+    modules, so the fix names no environment; with ``repin`` the launch adds the
+    command that records the right modules for the environment at hand.
+    """
+
+    def __init__(self, summary: str, fix: str, *, repin: bool = False) -> None:
         super().__init__(summary)
         self.summary = summary
         self.fix = fix
+        self.repin = repin
+
+    def fix_for(self, environment: Path) -> str:
+        """The fix, said for ``environment``."""
+        if not self.repin:
+            return self.fix
+        return f"{self.fix} `module load ...; project-kernels pin-modules {environment}`."
 
 
 # -- finding the module system -----------------------------------------------------------
@@ -326,7 +339,7 @@ def module_environment(
     key = cache_key(modules, base, settings)
     entry = _read_entry(cache / f"{key}.json") or _locked_compute(modules, base, settings, key)
     if not entry["ok"]:
-        raise ModulesError(str(entry["summary"]), str(entry["fix"]))
+        raise ModulesError(str(entry["summary"]), str(entry["fix"]), repin=bool(entry.get("repin")))
     changes = entry["changes"]
     assert isinstance(changes, dict)
     return apply_changes(base, changes)
@@ -358,7 +371,7 @@ def _locked_compute(
         if entry is None:
             entry = _compute_entry(modules, base, settings)
             with contextlib.suppress(OSError):
-                _write_atomically(cache / f"{key}.json", json.dumps(entry))
+                write_atomically(cache / f"{key}.json", json.dumps(entry))
         return entry
     finally:
         lock.release()
@@ -426,7 +439,13 @@ def _compute_entry(
     try:
         computed = compute(modules, base, settings)
     except ModulesError as error:
-        return {"ok": False, "summary": error.summary, "fix": error.fix, "created": time.time()}
+        return {
+            "ok": False,
+            "summary": error.summary,
+            "fix": error.fix,
+            "repin": error.repin,
+            "created": time.time(),
+        }
     return {"ok": True, "changes": computed.changes, "stamps": computed.stamps}
 
 
@@ -456,8 +475,8 @@ def _load_failed(modules: Sequence[str], system: ModuleSystem, message: str) -> 
         f"The environment modules this environment needs could not be loaded "
         f"(module load {listed}).{said}",
         "Check the names with `module spider NAME` in a terminal; then load the right ones "
-        "and record them for this environment: `module load ...; project-kernels pin-modules "
-        "{environment}`.",
+        "and record them for this environment:",
+        repin=True,
     )
 
 
@@ -493,18 +512,6 @@ def _run(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> tuple[i
     return process.returncode, stdout, stderr
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
 # -- the launch path -----------------------------------------------------------------
 
 
@@ -516,31 +523,27 @@ def with_modules(
     An environment that declares no modules costs one failed ``open``. One whose
     modules cannot load gets a :data:`ProblemCode.MODULES` problem (and the plain
     base), so it reaches the fallback kernel like any other unusable environment.
+    An untrusted environment's declaration is not read: its only problems stay the
+    trust checks' (see :mod:`.decision`).
     """
     environment = walk.environment if walk is not None else None
-    if walk is None or environment is None:
+    if walk is None or environment is None or is_untrusted(environment):
         return walk, dict(base)
     try:
         modules = read_declaration(environment.root)
     except DeclarationError as error:
-        return _with_environment(
-            walk, environment.with_problems(_bad_declaration(environment, error))
+        return walk.with_environment(
+            environment.with_problems(_bad_declaration(environment, error))
         ), dict(base)
     if not modules:
         return walk, dict(base)
     environment = replace(environment, modules=modules)
-    if any(p.code is ProblemCode.UNTRUSTED for p in environment.problems):
-        return _with_environment(walk, environment), dict(base)
     try:
         loaded = module_environment(modules, base, settings)
     except ModulesError as error:
-        problem = Problem(
-            ProblemCode.MODULES,
-            error.summary,
-            error.fix.replace("{environment}", str(environment.root)),
-        )
-        return _with_environment(walk, environment.with_problems(problem)), dict(base)
-    return _with_environment(walk, environment), loaded
+        problem = Problem(ProblemCode.MODULES, error.summary, error.fix_for(environment.root))
+        return walk.with_environment(environment.with_problems(problem)), dict(base)
+    return walk.with_environment(environment), loaded
 
 
 def _bad_declaration(environment: Environment, error: DeclarationError) -> Problem:
@@ -551,13 +554,3 @@ def _bad_declaration(environment: Environment, error: DeclarationError) -> Probl
         f"Load the modules in a shell and record them: `module load ...; project-kernels "
         f"pin-modules {environment.root}`, or delete {path} if it needs none.",
     )
-
-
-def _with_environment(walk: Walk, environment: Environment) -> Walk:
-    """``walk`` with its chosen environment replaced by ``environment``."""
-    chosen = walk.environment
-    candidates = tuple(
-        replace(c, environment=environment) if c.environment is chosen and chosen is not None else c
-        for c in walk.candidates
-    )
-    return replace(walk, candidates=candidates)

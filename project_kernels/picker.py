@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from .discovery import is_within
+from .environments import ProblemCode
+from .names import provisioner_stanza
 from .report import sanitize
 
 #: Every listed kernel's name starts with this.
@@ -56,7 +58,7 @@ class Found:
 
     path: Path
     python_version: str | None = None
-    problem: str | None = None
+    problem: ProblemCode | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,25 @@ def display_name(found: Found, relative: str) -> str:
     major_minor = ".".join((found.python_version or "").split(".")[:2])
     python = f"Python {major_minor}" if major_minor else "Python"
     where = sanitize(relative)
-    if found.problem == "no-ipykernel":
-        where += ", needs ipykernel"
-    elif found.problem:
-        where += f", {found.problem}"
+    if found.problem is not None:
+        where += f", {PROBLEM_LABELS[found.problem]}"
     return f"{python} ({where})"
+
+
+#: How the picker says what stops a listed environment, in a few words.
+PROBLEM_LABELS: dict[ProblemCode, str] = {
+    ProblemCode.UNREADABLE: "unreadable",
+    ProblemCode.BAD_CONFIG: "broken",
+    ProblemCode.BASE_MISSING: "its Python is gone",
+    ProblemCode.NOT_EXECUTABLE: "Python not runnable",
+    ProblemCode.FOREIGN_BINARY: "made for another machine",
+    ProblemCode.PYTHON_TOO_OLD: "Python too old",
+    ProblemCode.NO_IPYKERNEL: "needs ipykernel",
+    ProblemCode.IPYKERNEL_TOO_OLD: "ipykernel too old",
+    ProblemCode.UNTRUSTED: "not trusted",
+    ProblemCode.MODULES: "modules fail to load",
+    ProblemCode.STARTUP_FAILED: "fails to start",
+}
 
 
 def spec_for(
@@ -93,8 +109,8 @@ def spec_for(
     """A kernelspec like ``template`` (python3's) that launches ``found``, pinned."""
     metadata = dict(template.get("metadata") or {})
     metadata["kernel_provisioner"] = {
+        **provisioner_stanza(str(found.path)),
         "provisioner_name": provisioner,
-        "config": {"environment": str(found.path)},
     }
     return {
         **template,
@@ -102,6 +118,16 @@ def spec_for(
         "language": "python",
         "metadata": metadata,
     }
+
+
+def spec_for_name(name: str, template: Mapping[str, Any], provisioner: str) -> dict[str, Any]:
+    """A spec for the listed kernel ``name`` before the listing knows it (see the provisioner)."""
+    metadata = dict(template.get("metadata") or {})
+    metadata["kernel_provisioner"] = {
+        "provisioner_name": provisioner,
+        "config": {"listed_name": name},
+    }
+    return {**template, "display_name": "Python (listed environment)", "metadata": metadata}
 
 
 class EnvironmentListing:
@@ -156,12 +182,14 @@ class EnvironmentListing:
             self.refresh()
         return self._entries
 
-    def lookup(self, name: str, wait: float = 0.0) -> Listed | None:
-        """The listed kernel called ``name``, waiting up to ``wait`` s for a first scan."""
-        if not self.ready and wait > 0:
-            with contextlib.suppress(concurrent.futures.TimeoutError):
-                self.refresh().result(timeout=wait)
+    def lookup(self, name: str) -> Listed | None:
+        """The listed kernel called ``name`` in the last finished scan, if any."""
         return self._entries.get(name)
+
+    async def find(self, name: str, timeout: float) -> Listed | None:
+        """The listed kernel called ``name``, waiting (off the loop) for a first scan."""
+        await self.first_scan(timeout)
+        return self.lookup(name)
 
     def refresh(self) -> concurrent.futures.Future[None]:
         """Start a scan unless one is running; the future finishes with it."""
@@ -212,7 +240,14 @@ class EnvironmentListing:
         if completed.returncode != 0:
             raise RuntimeError(completed.stderr.strip() or f"exit code {completed.returncode}")
         answer = json.loads(completed.stdout)
-        found = [Found(Path(e["path"]), e["python_version"], e["problem"]) for e in answer["found"]]
+        found = [
+            Found(
+                Path(e["path"]),
+                e["python_version"],
+                ProblemCode(e["problem"]) if e["problem"] else None,
+            )
+            for e in answer["found"]
+        ]
         self._log.debug(
             "project-kernels: listed %d environment(s) from %d directories in %.3f s",
             len(found),

@@ -1,40 +1,31 @@
 """The kernel provisioner: launches ipykernel from the notebook's project environment.
 
-A short translation of jupyter_client's launch into :mod:`.resolver` calls.
-Everything else (ports, connection files, signals, shutdown) is
+A short translation of jupyter_client's launch into a :func:`~.decision.decide`
+call. Everything else (ports, connection files, signals, shutdown) is
 :class:`~jupyter_client.provisioning.LocalProvisioner`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import time
-from dataclasses import replace
+import weakref
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float, Unicode
 
-from .config import module_settings_for, settings_for
-from .discovery import Walk, normalize
-from .environments import Environment
-from .modules import with_modules
-from .probe import probe, startup_problem
+from .config import settings_for
+from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
+from .discovery import normalize
+from .failure_memory import FailureMemory
+from .names import is_ipykernel_command
 from .report import describe
-from .resolver import (
-    EnvironmentUnusable,
-    LaunchMode,
-    LaunchPlan,
-    LaunchRequest,
-    OnUnusable,
-    is_ipykernel_command,
-    pinned,
-    plan_launch,
-    resolve,
-)
+from .resolver import LaunchRequest
+
+__all__ = ["ProjectKernelProvisioner"]
 
 
 class ProjectKernelProvisioner(LocalProvisioner):
@@ -59,28 +50,32 @@ class ProjectKernelProvisioner(LocalProvisioner):
         environments listed in the kernel picker do; an unusable one gets the fallback.""",
     )
 
-    _plan: LaunchPlan | None = None
-    _launched_at: float = 0.0
-    _died_unexpectedly: bool = False
+    listed_name = Unicode(
+        "",
+        help="""The picker's name of the environment to pin to, when the spec manager handed
+        out the spec before its listing knew the name (right after the server started).""",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: The plan of the last (re)start; None for a kernel passed through untouched.
+        self.launch_plan: LaunchPlan | None = None
+        self._launched_at = 0.0
+        self._died_unexpectedly = False
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
-        """Resolve the environment, activate it in ``env``, and re-target the command."""
+        """Decide what launches, activate it in ``env``, and re-target the command."""
         if not is_ipykernel_command(self.kernel_spec.argv, self.kernel_spec.language or ""):
-            self._plan = None
+            self.launch_plan = None
             return await super().pre_launch(**kwargs)
-        base_env = dict(kwargs.get("env") or os.environ)
-        root = self._server_root()
-        request = LaunchRequest(
-            # Without a server or a cwd (papermill), the kernel starts in our own directory.
-            cwd=kwargs.get("cwd") or (os.getcwd() if root is None else None),
-            session_name=base_env.get("JPY_SESSION_NAME"),
-            root_dir=root,
-        )
+        request = self._request(kwargs, await self._pinned())
         plan = await asyncio.get_running_loop().run_in_executor(
-            None, self._plan_for, request, base_env
+            None, decide, request, settings_for(self), self._memory()
         )
-        self._plan = plan
+        self.launch_plan = plan
         self._log_plan(plan)
+        if plan.mode is LaunchMode.ERROR and not plan.exits:
+            raise EnvironmentUnusable(plan.message)
         kwargs["env"] = plan.env
         kwargs = await super().pre_launch(**kwargs)
         kwargs["cmd"] = plan.command(kwargs["cmd"])
@@ -98,13 +93,14 @@ class ProjectKernelProvisioner(LocalProvisioner):
         if status is None or self.process is None or getattr(self.parent, "shutting_down", False):
             return status
         self._died_unexpectedly = True
-        plan = self._plan
+        plan = self.launch_plan
         young = time.monotonic() - self._launched_at < self.startup_grace
         if plan is None or plan.mode is not LaunchMode.ENVIRONMENT or not young:
             return status
         assert plan.environment is not None
-        if _recent_failures.get(plan.environment.root, -1.0) < self._launched_at:
-            _recent_failures[plan.environment.root] = time.monotonic()
+        memory = self._memory()
+        if not memory.failed_since(plan.environment.root, self._launched_at):
+            memory.record(plan.environment.root)
             self.log.error(
                 "project-kernels: the kernel from %s exited with code %s right after starting; "
                 "its error output is above. Run `project-kernels doctor --run %s` for details.",
@@ -114,49 +110,50 @@ class ProjectKernelProvisioner(LocalProvisioner):
             )
         return status
 
-    def _plan_for(self, request: LaunchRequest, base_env: dict[str, str]) -> LaunchPlan:
-        settings = settings_for(self)
+    async def _pinned(self) -> Path | None:
+        """The environment this kernel is pinned to, None for a walking kernel."""
         if self.environment:
-            walk: Walk | None = pinned(Path(self.environment), settings)
-        else:
-            walk = resolve(request, settings)
-        walk, base_env = with_modules(walk, base_env, module_settings_for(self))
-        environment = walk.environment if walk is not None else None
-        if environment is not None and environment.usable and self._failed_recently(environment):
-            result = probe(environment, base_env)
-            if result.ok:
-                _recent_failures.pop(environment.root, None)
-            else:
-                self.log.error(
-                    "project-kernels: %s cannot start ipykernel:\n%s",
-                    describe(environment),
-                    result.output,
-                )
-                failed = environment.with_problems(startup_problem(environment, result))
-                walk = _replace_environment(walk, failed) if walk is not None else None
-        if settings.on_unusable is OnUnusable.FALLBACK and not _fallback_available():
-            settings = replace(settings, on_unusable=OnUnusable.ERROR)
-        try:
-            return plan_launch(walk, base_env, settings)
-        except EnvironmentUnusable as unusable:
-            if not self._died_unexpectedly:
-                raise
-            # The restarter is restarting a kernel that died: raising here would make it
-            # retry forever. A process that exits with the explanation lets the restarter
-            # count the failure and give up as it always does.
-            self.log.error("project-kernels: %s", unusable)
-            return LaunchPlan(LaunchMode.WARNED, base_env, environment, str(unusable), exits=True)
+            return Path(self.environment)
+        if not self.listed_name:
+            return None
+        listing = getattr(getattr(self.parent, "kernel_spec_manager", None), "listing", None)
+        found = await listing().find(self.listed_name, LISTING_WAIT) if listing else None
+        if found is None:
+            raise EnvironmentUnusable(
+                f"No project environment is listed as {self.listed_name!r} (any more): "
+                "choose another kernel (Kernel > Change Kernel...)."
+            )
+        return Path(found.environment)
 
-    def _failed_recently(self, environment: Environment) -> bool:
-        """Whether a kernel from ``environment`` died young lately, in this server."""
-        failed_at = _recent_failures.get(environment.root)
-        return failed_at is not None and time.monotonic() - failed_at < FAILURE_MEMORY_SECONDS
+    def _request(self, kwargs: dict[str, Any], pinned: Path | None) -> LaunchRequest:
+        base_env = dict(kwargs.get("env") or os.environ)
+        root = self._server_root()
+        return LaunchRequest(
+            # Without a server or a cwd (papermill), the kernel starts in our own directory.
+            cwd=kwargs.get("cwd") or (os.getcwd() if root is None else None),
+            session_name=base_env.get("JPY_SESSION_NAME"),
+            root_dir=root,
+            environment=pinned,
+            env=base_env,
+            after_unexpected_exit=self._died_unexpectedly,
+        )
 
     def _server_root(self) -> Path | None:
         """The Jupyter server's root directory, when this kernel belongs to a server."""
-        manager = getattr(self.parent, "parent", None)
-        root = getattr(manager, "root_dir", None)
+        root = getattr(self._server_kernel_manager(), "root_dir", None)
         return normalize(root) if root else None
+
+    def _server_kernel_manager(self) -> Any:
+        """The server's multi-kernel manager, or None outside a server."""
+        return getattr(self.parent, "parent", None)
+
+    def _memory(self) -> FailureMemory:
+        """The failure memory of the server this kernel belongs to (or of its own manager)."""
+        owner = self._server_kernel_manager() or self.parent or self
+        memory = _MEMORIES.get(owner)
+        if memory is None:
+            memory = _MEMORIES[owner] = FailureMemory()
+        return memory
 
     def _log_plan(self, plan: LaunchPlan) -> None:
         if plan.environment is None:
@@ -165,25 +162,14 @@ class ProjectKernelProvisioner(LocalProvisioner):
             self.log.info(
                 "project-kernels: starting the kernel from %s", describe(plan.environment)
             )
+        elif plan.mode is LaunchMode.ERROR:
+            self.log.error("project-kernels: %s", plan.message)
         else:
             self.log.warning("project-kernels: %s", plan.message)
 
 
-#: Environments whose kernel died right after starting, and when: a new session for the
-#: same environment is examined first, so it gets the explanation at once.
-_recent_failures: dict[Path, float] = {}
-FAILURE_MEMORY_SECONDS = 600.0
+#: Seconds a kernel named after a listed environment waits for the listing's first scan.
+LISTING_WAIT = 60.0
 
-
-def _fallback_available() -> bool:
-    return importlib.util.find_spec("ipykernel") is not None
-
-
-def _replace_environment(walk: Walk, environment: Environment) -> Walk:
-    candidates = tuple(
-        replace(c, environment=environment)
-        if c.environment is not None and c.path == environment.root
-        else c
-        for c in walk.candidates
-    )
-    return replace(walk, candidates=candidates)
+#: One failure memory per server (keyed by its multi-kernel manager), gone with it.
+_MEMORIES: weakref.WeakKeyDictionary[Any, FailureMemory] = weakref.WeakKeyDictionary()

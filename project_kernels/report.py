@@ -35,6 +35,11 @@ def _defang(match: re.Match[str]) -> str:
     return text.replace(":", "[:]", 1) if ":" in text else text[:-1] + "[.]"
 
 
+def show(path: object) -> str:
+    """A path (or anything printed like one) made safe to show; see :func:`sanitize`."""
+    return sanitize(str(path))
+
+
 def describe(environment: Environment) -> str:
     """``/p/.venv (uv, Python 3.12.1, ipykernel 7.4.0)``."""
     details = [environment.kind.value]

@@ -29,7 +29,8 @@ from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 from project_kernels.discovery import Walk
 from project_kernels.environments import Kind
 from project_kernels.kinds.base import Context
-from project_kernels.resolver import LaunchRequest, Settings, resolve
+from project_kernels.resolver import LaunchRequest, resolve
+from project_kernels.settings import Settings
 
 pytestmark = pytest.mark.slow
 

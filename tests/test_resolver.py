@@ -1,121 +1,78 @@
-"""The resolver: the one answer to "what launches for this directory, and how?"."""
+"""The resolver: which environment a launch is for, from files alone."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
-import pytest
-from envfactory import make_env
+from planted import plant_venv
 
-from project_kernels.resolver import (
-    DIAGNOSIS_VARIABLE,
-    EnvironmentUnusable,
-    LaunchMode,
-    LaunchRequest,
-    OnUnusable,
-    Settings,
-    fallback_argv,
-    is_ipykernel_command,
-    plan_launch,
-    resolve,
-)
-
-ARGV = ["/usr/bin/python3", "-m", "ipykernel_launcher", "-f", "/run/kernel-1.json"]
+from project_kernels.environments import ProblemCode
+from project_kernels.resolver import PICKER_REASON, LaunchRequest, pinned, resolve
+from project_kernels.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """good/.venv (usable), bad/.venv (no ipykernel), plain/ (nothing)."""
-    root = tmp_path_factory.mktemp("root")
-    make_env(root / "good" / ".venv", "uv")
-    make_env(root / "bad" / ".venv", "uv", ipykernel=False)
-    (root / "plain" / "deeper").mkdir(parents=True)
-    return root
+def test_the_walk_starts_at_the_kernels_working_directory(tmp_path: Path) -> None:
+    plant_venv(tmp_path / ".venv")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    walk = resolve(LaunchRequest(cwd=str(tmp_path / "a" / "b"), root_dir=tmp_path), Settings())
+    assert walk is not None
+    assert walk.start == tmp_path / "a" / "b"
+    assert walk.visited == (tmp_path / "a" / "b", tmp_path / "a", tmp_path)
+    assert walk.environment is not None and walk.environment.root == tmp_path / ".venv"
 
 
-def plan(root: Path, cwd: str | None, mode: OnUnusable = OnUnusable.FALLBACK, **request: object):  # type: ignore[no-untyped-def]
-    settings = Settings(on_unusable=mode)
-    walk = resolve(LaunchRequest(cwd=cwd, root_dir=root, **request), settings)  # type: ignore[arg-type]
-    return plan_launch(walk, {"PATH": "/usr/bin"}, settings)
+def test_without_cwd_the_notebook_path_is_used(tmp_path: Path) -> None:
+    request = LaunchRequest(session_name=str(tmp_path / "good" / "nb.ipynb"), root_dir=tmp_path)
+    walk = resolve(request, Settings())
+    assert walk is not None and walk.start == tmp_path / "good"
 
 
-def test_a_usable_environment_replaces_only_the_interpreter(root: Path) -> None:
-    launch = plan(root, str(root / "good" / "sub"))
-    assert launch.mode is LaunchMode.ENVIRONMENT
-    assert launch.command(ARGV) == [str(root / "good" / ".venv" / "bin" / "python"), *ARGV[1:]]
-    assert launch.env["VIRTUAL_ENV"] == str(root / "good" / ".venv")
+def test_with_nothing_known_there_is_no_walk() -> None:
+    assert resolve(LaunchRequest(), Settings()) is None
 
 
-def test_no_environment_is_exactly_stock(root: Path) -> None:
-    launch = plan(root, str(root / "plain" / "deeper"))
-    assert launch.mode is LaunchMode.STOCK
-    assert launch.command(ARGV) == ARGV
-    assert launch.env == {"PATH": "/usr/bin"}
+def test_without_cwd_or_notebook_the_walk_starts_at_the_root(tmp_path: Path) -> None:
+    walk = resolve(LaunchRequest(root_dir=tmp_path), Settings())
+    assert walk is not None and walk.start == tmp_path and walk.visited == (tmp_path,)
 
 
-def test_an_unusable_environment_gets_the_fallback_with_the_diagnosis(root: Path) -> None:
-    launch = plan(root, str(root / "bad"))
-    assert launch.mode is LaunchMode.FALLBACK
-    command = launch.command(ARGV)
-    assert command[0] == sys.executable and command[-2:] == ["-f", "/run/kernel-1.json"]
-    diagnosis = json.loads(launch.env[DIAGNOSIS_VARIABLE])
-    assert "ipykernel is not installed" in diagnosis["message"]
-    assert launch.env["VIRTUAL_ENV"] == str(root / "bad" / ".venv")  # so '!pip' repairs it
+def test_a_start_outside_the_root_walks_from_the_root(tmp_path: Path) -> None:
+    plant_venv(tmp_path / "good" / ".venv")
+    walk = resolve(LaunchRequest(cwd="/", root_dir=tmp_path / "good"), Settings())
+    assert walk is not None and walk.start == tmp_path / "good"
+    assert walk.environment is not None and walk.environment.root == tmp_path / "good" / ".venv"
 
 
-def test_error_mode_raises_the_same_text(root: Path) -> None:
-    with pytest.raises(EnvironmentUnusable, match="ipykernel is not installed"):
-        plan(root, str(root / "bad"), OnUnusable.ERROR)
+def test_outside_the_stop_directory_only_the_start_is_looked_at(tmp_path: Path) -> None:
+    plant_venv(tmp_path / ".venv")
+    (tmp_path / "nb").mkdir()
+    settings = Settings(stop_directory=tmp_path / "elsewhere")
+    walk = resolve(LaunchRequest(cwd=str(tmp_path / "nb"), home=None), settings)
+    assert walk is not None and walk.visited == (tmp_path / "nb",)
+    assert walk.environment is None
 
 
-def test_warn_mode_launches_stock_and_keeps_the_message(root: Path) -> None:
-    launch = plan(root, str(root / "bad"), OnUnusable.WARN)
-    assert launch.mode is LaunchMode.WARNED
-    assert launch.command(ARGV) == ARGV
-    assert "ipykernel is not installed" in launch.message
-
-
-def test_a_start_outside_the_root_walks_from_the_root(root: Path) -> None:
-    walk = resolve(LaunchRequest(cwd="/", root_dir=root / "good"), Settings())
-    assert walk is not None and walk.start == root / "good"
-    assert walk.environment is not None and walk.environment.root == root / "good" / ".venv"
-
-
-def test_without_cwd_the_notebook_path_is_used(root: Path) -> None:
-    walk = resolve(
-        LaunchRequest(session_name=str(root / "good" / "nb.ipynb"), root_dir=root), Settings()
+def test_a_pinned_environment_is_taken_without_walking(tmp_path: Path) -> None:
+    plant_venv(tmp_path / ".venv")
+    plant_venv(tmp_path / "envs" / "gpu")
+    request = LaunchRequest(
+        cwd=str(tmp_path), root_dir=tmp_path, environment=tmp_path / "envs" / "gpu"
     )
-    assert walk is not None and walk.start == root / "good"
+    walk = resolve(request, Settings())
+    assert walk is not None and walk.environment is not None
+    assert walk.environment.root == tmp_path / "envs" / "gpu"
+    assert walk.environment.reason == PICKER_REASON
 
 
-def test_fallback_command_keeps_the_module_arguments() -> None:
-    command = fallback_argv(ARGV)
-    assert command[:2] == [sys.executable, "-c"]
-    assert "project_kernels.fallback" in command[2]
-    assert command[3:] == ["-f", "/run/kernel-1.json"]
+def test_a_pinned_environment_that_is_gone_explains_itself(tmp_path: Path) -> None:
+    walk = pinned(tmp_path / "gone", Settings())
+    assert walk.environment is not None
+    assert [p.code for p in walk.environment.problems] == [ProblemCode.BAD_CONFIG]
+    assert "chosen for this notebook does not exist" in walk.environment.problems[0].summary
 
 
-@pytest.mark.parametrize(
-    ("argv", "language", "expected"),
-    [
-        (ARGV, "python", True),
-        (["python", "-m", "ipykernel", "-f", "x"], "Python", True),
-        (["R", "--slave", "-e", "IRkernel::main()", "--args", "x"], "R", False),
-        (ARGV, "r", False),
-        (["python", "-m", "xeus_python", "-f", "x"], "python", False),
-    ],
-)
-def test_only_ipykernel_commands_are_retargeted(
-    argv: list[str], language: str, expected: bool
-) -> None:
-    assert is_ipykernel_command(argv, language) is expected
-
-
-def test_the_fallback_does_not_import_from_the_environments_pythonpath(root: Path) -> None:
-    settings = Settings()
-    walk = resolve(LaunchRequest(cwd=str(root / "bad"), root_dir=root), settings)
-    launch = plan_launch(walk, {"PATH": "/usr/bin", "PYTHONPATH": "/modules/py39"}, settings)
-    assert "PYTHONPATH" not in launch.env
-    assert launch.env["PROJECT_KERNELS_SHELL_PYTHONPATH"] == "/modules/py39"
+def test_a_pinned_directory_that_is_no_environment_says_why(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    walk = pinned(tmp_path / "empty", Settings())
+    assert walk.environment is not None
+    assert "without pyvenv.cfg" in walk.environment.problems[0].summary

@@ -32,7 +32,8 @@ from project_kernels import trust as trust_module
 from project_kernels.discovery import Walk
 from project_kernels.environments import ProblemCode, inspect_venv
 from project_kernels.report import sanitize
-from project_kernels.resolver import LaunchRequest, Settings, resolve
+from project_kernels.resolver import LaunchRequest, resolve
+from project_kernels.settings import Settings
 from project_kernels.trust import TrustPolicy, judge, symlink_holders
 
 pytestmark = pytest.mark.skipif(

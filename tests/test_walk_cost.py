@@ -31,7 +31,8 @@ from envfactory import run
 
 from project_kernels.discovery import Walk
 from project_kernels.modules import DECLARATION_NAME, ModuleSettings, with_modules
-from project_kernels.resolver import LaunchRequest, Settings, resolve
+from project_kernels.resolver import LaunchRequest, resolve
+from project_kernels.settings import Settings
 
 #: Calls one directory level of the walk may cost: one stat per name looked for there
 #: (environment directories such as .venv, and the tools' marker files such as pixi.toml).
