@@ -25,7 +25,7 @@ from .names import is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
 
-__all__ = ["ProjectKernelProvisioner"]
+__all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
 
 class ProjectKernelProvisioner(LocalProvisioner):
@@ -149,11 +149,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
 
     def _memory(self) -> FailureMemory:
         """The failure memory of the server this kernel belongs to (or of its own manager)."""
-        owner = self._server_kernel_manager() or self.parent or self
-        memory = _MEMORIES.get(owner)
-        if memory is None:
-            memory = _MEMORIES[owner] = FailureMemory()
-        return memory
+        return failure_memory(self._server_kernel_manager() or self.parent or self)
 
     def _log_plan(self, plan: LaunchPlan) -> None:
         if plan.environment is None:
@@ -173,3 +169,15 @@ LISTING_WAIT = 60.0
 
 #: One failure memory per server (keyed by its multi-kernel manager), gone with it.
 _MEMORIES: weakref.WeakKeyDictionary[Any, FailureMemory] = weakref.WeakKeyDictionary()
+
+
+def failure_memory(owner: Any) -> FailureMemory:
+    """The failure memory of one server, keyed by its multi-kernel manager.
+
+    The server's other adapters (its ``which`` endpoint) ask with the same memory,
+    so they answer what the next start would do.
+    """
+    memory = _MEMORIES.get(owner)
+    if memory is None:
+        memory = _MEMORIES[owner] = FailureMemory()
+    return memory
