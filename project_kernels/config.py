@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Enum, Float, List, Unicode
+from traitlets import Dict, Enum, Float, List, TraitError, Unicode, validate
 from traitlets.config import Config, LoggingConfigurable
 
 from .discovery import DEFAULT_NAMES
@@ -19,6 +19,7 @@ from .environments import Kind
 from .locators import ToolOptions
 from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .settings import OnUnusable, Settings
+from .slurm.options import SlurmOptions, SlurmOptionsError, parse_options
 from .trust import TrustPolicy
 
 __all__ = ["ProjectKernels", "load_config", "settings_for"]
@@ -157,6 +158,27 @@ class ProjectKernels(LoggingConfigurable):
             self.log.warning("project-kernels: no user or group named %r (ignored)", name)
         return policy
 
+    slurm = Dict(
+        default_value={},
+        help="""Kernels as Slurm jobs (see the README's "Kernels as Slurm jobs"). With
+        "enabled": True every project environment's kernel runs as a job; otherwise these
+        are the defaults for environments whose project-kernels.toml has a [slurm] table.
+        Keys: enabled, partition, time, account, cpus, memory, sbatch_args, srun_args,
+        queue_timeout, command_timeout, poll_interval, job_directory.""",
+    ).tag(config=True)
+
+    @validate("slurm")
+    def _valid_slurm(self, proposal: Any) -> dict[str, Any]:
+        try:
+            parse_options(proposal["value"], "c.ProjectKernels.slurm", deployment=True)
+        except SlurmOptionsError as error:
+            raise TraitError(str(error)) from error
+        return dict(proposal["value"])
+
+    def slurm_options(self) -> SlurmOptions:
+        """The deployment's Slurm options (checked when the setting was read)."""
+        return parse_options(self.slurm, "c.ProjectKernels.slurm", deployment=True)
+
     def settings(self) -> Settings:
         """The resolver's view of this configuration."""
         return Settings(
@@ -168,6 +190,7 @@ class ProjectKernels(LoggingConfigurable):
             tools=self.tool_options(),
             modules=self.module_settings(),
             fallback_available=importlib.util.find_spec("ipykernel") is not None,
+            slurm=self.slurm_options(),
         )
 
 

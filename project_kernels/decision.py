@@ -24,7 +24,13 @@ are attached (each step sees what the earlier ones found):
    ``on_unusable`` says (the fallback kernel, an error, or the server's Python with
    a warning), the fallback only where the server's Python can run it. A restart
    after an unexpected exit never plans an error: the restarter would retry for
-   ever, so it gets a process that exits with the explanation instead.
+   ever, so it gets a process that exits with the explanation instead. A restart
+   after an exit whose cause the carrying-out knows (``request.exit_explanation``:
+   a Slurm job cancelled or out of time) gets the explaining kernel with that cause,
+   so the person reads why, and their own restart starts the kernel again.
+6. **Where** (:func:`~.slurm.planning.with_slurm`): a launch from a project
+   environment runs as a Slurm job when the environment or the deployment asks;
+   the plan carries the job's options as data, and the provisioner carries it out.
 
 Only steps 3 and 4 may run a subprocess, and only for environments that declare
 modules or died young; call :func:`decide` off the event loop.
@@ -35,7 +41,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .activation import activated
@@ -48,6 +54,8 @@ from .probe import probe, startup_problem
 from .report import unusable_report
 from .resolver import LaunchRequest, resolve
 from .settings import OnUnusable, Settings
+from .slurm.options import SlurmOptions
+from .slurm.planning import with_slurm
 from .trust import is_untrusted
 
 __all__ = [
@@ -88,6 +96,8 @@ class LaunchPlan:
     exits: bool = False
     #: What was looked at to decide (None when nothing said where the notebook is).
     walk: Walk | None = field(default=None, compare=False)
+    #: Run as a Slurm job with these options (None: where the server runs).
+    slurm: SlurmOptions | None = None
 
     def command(self, argv: Sequence[str]) -> list[str]:
         """The launch command made from the kernelspec's formatted ``argv`` (never modified)."""
@@ -111,7 +121,21 @@ def decide(
     walk, base = with_modules(walk, request.env, settings.modules)
     if walk is not None and memory is not None:
         walk = _examined_if_it_died(walk, base, memory)
-    return _plan(walk, base, settings, request.after_unexpected_exit)
+    plan = _plan(walk, base, settings, request.after_unexpected_exit)
+    if request.after_unexpected_exit and request.exit_explanation:
+        plan = _explained_exit(plan, request.exit_explanation, settings)
+    return with_slurm(plan, settings.slurm)
+
+
+def _explained_exit(plan: LaunchPlan, explanation: str, settings: Settings) -> LaunchPlan:
+    """The explaining kernel (or, without one, an exiting process) saying why the last one ended."""
+    environment = plan.environment
+    if plan.mode is not LaunchMode.ENVIRONMENT or environment is None:
+        return plan
+    if not settings.fallback_available:
+        return replace(plan, mode=LaunchMode.ERROR, message=explanation, exits=True)
+    env = fallback_env(environment, plan.env, explanation)
+    return replace(plan, mode=LaunchMode.FALLBACK, env=env, message=explanation)
 
 
 def _examined_if_it_died(walk: Walk, base: Mapping[str, str], memory: FailureMemory) -> Walk:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from .slurm.options import SlurmOptions
+
 #: The oldest ipykernel accepted. Measured against jupyter_client 8.10 / jupyter_server 2.21:
 #: 6.0.3 runs (given the ipython_genutils it forgets to declare); 5.5.6 starts but fails
 #: every cell with the IPython 8+ that pip installs beside it today, and lacks the
@@ -57,6 +59,7 @@ class ProblemCode(str, Enum):
     IPYKERNEL_TOO_OLD = "ipykernel-too-old"
     UNTRUSTED = "untrusted"
     MODULES = "modules"
+    SLURM = "slurm-options"
     STARTUP_FAILED = "startup-failed"
 
 
@@ -97,6 +100,8 @@ class Environment:
     notes: tuple[str, ...] = ()
     #: Environment modules loaded before activation, as the environment declares (`.modules`).
     modules: tuple[str, ...] = ()
+    #: What its kernels' Slurm jobs ask for (its declaration's ``[slurm]`` table), if anything.
+    slurm: SlurmOptions | None = None
 
     @property
     def usable(self) -> bool:

@@ -2,7 +2,9 @@
 
 A short translation of jupyter_client's launch into a :func:`~.decision.decide`
 call. Everything else (ports, connection files, signals, shutdown) is
-:class:`~jupyter_client.provisioning.LocalProvisioner`'s.
+:class:`~jupyter_client.provisioning.LocalProvisioner`'s, except for a plan that
+says "run as a Slurm job": that kernel's lifecycle is delegated to a
+:class:`~.slurm.job.SlurmKernel` (see :mod:`.slurm`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .failure_memory import FailureMemory
 from .names import is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .slurm.job import SlurmKernel
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
@@ -62,6 +65,10 @@ class ProjectKernelProvisioner(LocalProvisioner):
         self.launch_plan: LaunchPlan | None = None
         self._launched_at = 0.0
         self._died_unexpectedly = False
+        #: The kernel's Slurm job, when the plan runs it as one (else None).
+        self.slurm: SlurmKernel | None = None
+        self._exit_explanation = ""
+        self._server_ip: str | None = None
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Decide what launches, activate it in ``env``, and re-target the command."""
@@ -77,20 +84,44 @@ class ProjectKernelProvisioner(LocalProvisioner):
         if plan.mode is LaunchMode.ERROR and not plan.exits:
             raise EnvironmentUnusable(plan.message)
         kwargs["env"] = plan.env
+        self._restore_server_address()
         kwargs = await super().pre_launch(**kwargs)
         kwargs["cmd"] = plan.command(kwargs["cmd"])
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        """Launch as LocalProvisioner does, remembering when (to spot an early death)."""
+        """Launch as LocalProvisioner does (or as a Slurm job), remembering when."""
         self._launched_at = time.monotonic()
         self._died_unexpectedly = False
-        return await super().launch_kernel(cmd, **kwargs)
+        self._exit_explanation = ""
+        plan = self.launch_plan
+        if plan is None or plan.slurm is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        assert plan.environment is not None
+        self.slurm = SlurmKernel.for_plan(plan, self.kernel_id, self.log)
+        info = await self.slurm.launch(
+            cmd,
+            kwargs["env"],
+            str(kwargs.get("cwd") or os.getcwd()),
+            getattr(self.parent, "connection_file", ""),
+            dict(self.connection_info),
+        )
+        self._launched_at = time.monotonic()  # young counts from the kernel's start, not the queue
+        return info
+
+    @property
+    def has_process(self) -> bool:
+        """Whether a kernel (process or Slurm job) is running or being waited for."""
+        return self.slurm is not None or super().has_process
 
     async def poll(self) -> int | None:
         """As LocalProvisioner, and note a kernel that died without being asked to."""
-        status: int | None = await super().poll()
-        if status is None or self.process is None or getattr(self.parent, "shutting_down", False):
+        if self.slurm is not None:
+            status = await self.slurm.poll()
+            self._exit_explanation = self.slurm.ended
+        else:
+            status = await super().poll()
+        if status is None or not self.has_process or getattr(self.parent, "shutting_down", False):
             return status
         self._died_unexpectedly = True
         plan = self.launch_plan
@@ -109,6 +140,42 @@ class ProjectKernelProvisioner(LocalProvisioner):
                 plan.environment.root.parent,
             )
         return status
+
+    async def wait(self) -> int | None:
+        if self.slurm is not None:
+            return await self.slurm.wait()
+        return await super().wait()
+
+    async def send_signal(self, signum: int) -> None:
+        if self.slurm is not None:
+            return await self.slurm.send_signal(signum)
+        return await super().send_signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        if self.slurm is not None:
+            return await self.slurm.cancel()
+        return await super().kill(restart)
+
+    async def terminate(self, restart: bool = False) -> None:
+        if self.slurm is not None:
+            return await self.slurm.cancel()
+        return await super().terminate(restart)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        """As LocalProvisioner; a Slurm job is cancelled if still there and its files removed."""
+        if self.slurm is not None:
+            await self.slurm.cleanup()
+            self.slurm = None
+        await super().cleanup(restart)
+
+    def _restore_server_address(self) -> None:
+        """Put back the server's own address after a kernel that listened on a Slurm node."""
+        manager = self.parent
+        if manager is None:
+            return
+        if self._server_ip is None:
+            self._server_ip = manager.ip
+        manager.ip = self._server_ip
 
     async def _pinned(self) -> Path | None:
         """The environment this kernel is pinned to, None for a walking kernel."""
@@ -136,6 +203,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
             environment=pinned,
             env=base_env,
             after_unexpected_exit=self._died_unexpectedly,
+            exit_explanation=self._exit_explanation,
         )
 
     def _server_root(self) -> Path | None:

@@ -39,6 +39,8 @@ class LaunchRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     #: This start is the restarter's, after the kernel died without being asked to.
     after_unexpected_exit: bool = False
+    #: Why that kernel ended, when whoever carried it out knows (its Slurm job was cancelled).
+    exit_explanation: str = ""
 
 
 def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:

@@ -14,6 +14,7 @@ from .discovery import DEFAULT_NAMES, Locator
 from .environments import Kind
 from .locators import ToolOptions, project_locators
 from .modules import ModuleSettings
+from .slurm.options import SlurmOptions
 from .trust import TrustPolicy, trusted_only
 
 __all__ = ["OnUnusable", "Settings"]
@@ -45,6 +46,8 @@ class Settings:
     #: Whether the server's Python can run the explaining fallback kernel (has ipykernel);
     #: without it, ``fallback`` acts as ``error``.
     fallback_available: bool = True
+    #: The deployment's Slurm options (``c.ProjectKernels.slurm``; see :mod:`.slurm`).
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
 
     def locators(self) -> list[Locator]:
         """The locators consulted at each level, in order of precedence.
