@@ -43,9 +43,11 @@ def _link_jupyter_server_extension(serverapp: Any) -> None:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    """Say in the log what is in force."""
+    """Add the REST handlers, and say in the log what is in force."""
     from .kernelspec import ProjectKernelSpecManager
+    from .slurm.handlers import handlers as slurm_handlers
 
+    serverapp.web_app.add_handlers(".*$", slurm_handlers(serverapp.base_url))
     manager = getattr(serverapp, "kernel_spec_manager", None)
     if isinstance(manager, ProjectKernelSpecManager):
         serverapp.log.info(

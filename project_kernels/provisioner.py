@@ -126,7 +126,8 @@ class ProjectKernelProvisioner(LocalProvisioner):
         self._died_unexpectedly = True
         plan = self.launch_plan
         young = time.monotonic() - self._launched_at < self.startup_grace
-        if plan is None or plan.mode is not LaunchMode.ENVIRONMENT or not young:
+        explained = bool(self._exit_explanation)  # Slurm ended it: the interpreter is fine
+        if plan is None or plan.mode is not LaunchMode.ENVIRONMENT or not young or explained:
             return status
         assert plan.environment is not None
         memory = self._memory()

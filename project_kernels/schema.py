@@ -12,8 +12,16 @@ from typing import Any
 from .decision import LaunchPlan
 from .discovery import Candidate, is_within
 from .environments import Environment
+from .slurm.job import SlurmKernel
 
-__all__ = ["JSON_SCHEMA", "candidate_json", "environment_json", "plan_json", "with_schema"]
+__all__ = [
+    "JSON_SCHEMA",
+    "candidate_json",
+    "environment_json",
+    "plan_json",
+    "slurm_job_json",
+    "with_schema",
+]
 
 #: The version of the JSON layout.
 JSON_SCHEMA = 1
@@ -97,4 +105,26 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
         "problems": details["problems"],
         "message": plan.message,
         "details": details,
+    }
+
+
+def slurm_job_json(kernel: SlurmKernel | None) -> dict[str, Any] | None:
+    """A kernel's Slurm job as it is now: ``state`` and, while queued, ``reason`` and ``text``.
+
+    For the status bar (``"slurm"`` of a kernel's answer) and ``/api/slurm/jobs``.
+    """
+    if kernel is None:
+        return None
+    status = kernel.status
+    return {
+        "kernel_id": kernel.kernel_id,
+        "job_id": kernel.job_id,
+        "state": status.state if status else None,
+        "reason": status.reason if status else None,
+        "text": kernel.queued_text(),
+        "partition": status.partition if status else kernel.options.partition or None,
+        "node": (status.node or None) if status else None,
+        "environment": kernel.environment,
+        "options": kernel.options.summary(),
+        "waited": round(kernel.waited(), 1),
     }

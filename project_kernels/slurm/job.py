@@ -142,6 +142,8 @@ class SlurmKernel:
     ) -> None:
         self.options = options
         self.kernel_id = kernel_id
+        #: The environment the kernel runs from (for the person, in the REST answer).
+        self.environment = ""
         self.files = JobFiles(directory)
         self.log = log
         self.described = described
@@ -168,6 +170,7 @@ class SlurmKernel:
             described += f", modules {' '.join(plan.environment.modules)}"
         directory = plan.slurm.job_root() / (kernel_id or uuid.uuid4().hex)
         kernel = cls(plan.slurm, directory, log, described, kernel_id)
+        kernel.environment = str(plan.environment.root)
         _KERNELS[kernel.kernel_id or str(id(kernel))] = kernel
         return kernel
 
@@ -193,7 +196,15 @@ class SlurmKernel:
         self._scancel = find_command("scancel", server_env)
         argv = self._write_files(kernel_argv, connection, sbatch, cwd)
         timeout = self.options.command_seconds
-        self.job_id = await off_loop(submit, argv, job_environment(env), timeout)
+        try:
+            self.job_id = await off_loop(submit, argv, job_environment(env), timeout)
+        except SlurmCommandError as error:
+            raise SlurmJobError(
+                f"The kernel could not be submitted as a Slurm job ({self.options.summary()}). "
+                f"{error}\nFix: check the [slurm] settings of the environment's "
+                "project-kernels.toml (and c.ProjectKernels.slurm) against `sinfo` and your "
+                "accounts (`sacctmgr show associations user=$USER`)."
+            ) from None
         _record(self.job_id, self._scancel, timeout)
         self.submitted_at = time.monotonic()
         self.log.info(
@@ -296,6 +307,10 @@ class SlurmKernel:
                 status.reason,
                 REASONS.get(status.reason, f"see `squeue -j {self.job_id}`"),
             )
+
+    def waited(self) -> float:
+        """Seconds since the job was submitted (0 before)."""
+        return time.monotonic() - self.submitted_at if self.submitted_at else 0.0
 
     def queued_text(self) -> str:
         """``queued in partition batch: Resources (the partition has no free ...)``."""

@@ -52,8 +52,13 @@ class JobFiles:
 
 
 def job_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The kernel's variables as the job gets them: without any Slurm job's own."""
-    return {k: v for k, v in env.items() if not k.startswith(_SLURM_PREFIXES)}
+    """The kernel's variables as the job gets them: without any Slurm job's own.
+
+    ``SLURM_CONF`` stays: it names the site's configuration, which ``sbatch`` needs.
+    """
+    return {
+        k: v for k, v in env.items() if k == "SLURM_CONF" or not k.startswith(_SLURM_PREFIXES)
+    }
 
 
 def render_script(

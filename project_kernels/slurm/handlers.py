@@ -1,0 +1,40 @@
+"""``GET /project-kernels/api/slurm/jobs``: the Slurm jobs of this server's kernels, live.
+
+While a kernel's job waits in the queue, the session's start has not returned, so
+the notebook has no kernel to ask about yet. This endpoint says, for every kernel
+that runs or waits as a job, its job, its state and, while queued, ``squeue``'s
+reason in words: what a front end shows the person meanwhile. Authenticated and
+authorized like the kernels API (``kernels`` resource).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from ..schema import slurm_job_json, with_schema
+from .job import kernels
+
+__all__ = ["SlurmJobsHandler", "handlers"]
+
+
+class SlurmJobsHandler(APIHandler):
+    """The Slurm jobs of this server's kernels."""
+
+    auth_resource = "kernels"
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        jobs = [slurm_job_json(kernel) for kernel in kernels()]
+        self.finish(json.dumps(with_schema({"jobs": jobs})))
+
+
+def handlers(base_url: str) -> list[tuple[str, Any]]:
+    """The routes to add to the server's web application."""
+    return [(url_path_join(base_url, "/project-kernels/api/slurm/jobs"), SlurmJobsHandler)]
