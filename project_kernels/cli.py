@@ -34,6 +34,7 @@ from .report import describe, sanitize, show
 from .resolver import LaunchRequest
 from .schema import candidate_json, environment_json, plan_json, with_schema
 from .settings import OnUnusable, Settings
+from .slurm.report import commands_found, missing_commands, slurm_json, slurm_lines
 
 __all__ = ["build_parser", "main", "wrap_for_terminal"]
 
@@ -117,6 +118,7 @@ def cmd_which(args: argparse.Namespace) -> int:
                 "environment": environment_json(environment),
                 "message": plan.message,
                 "launch": plan_json(plan, root),
+                "slurm": slurm_json(plan.slurm, commands_found()),
             }
         )
     elif environment is None:
@@ -132,6 +134,7 @@ def cmd_which(args: argparse.Namespace) -> int:
         print(f"Chosen as the {sanitize(environment.reason)}.")
         _print_notes(environment)
         _print_modules(environment)
+        _print_slurm(plan)
     else:
         print(plan.message)
         print(f"\nKind: {environment.kind.value}, chosen as the {sanitize(environment.reason)}.")
@@ -148,7 +151,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         result = probe(environment, plan.env)
         if not result.ok:
             environment = environment.with_problems(startup_problem(environment, result))
-    ok = environment is None or environment.usable
+    found = commands_found()
+    slurm_ok = plan.slurm is None or not missing_commands(found)
+    ok = (environment is None or environment.usable) and slurm_ok
     if args.json:
         _print_json(
             {
@@ -158,6 +163,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 "visited": [str(p) for p in walk.visited] if walk else [],
                 "candidates": [candidate_json(c) for c in walk.candidates] if walk else [],
                 "environment": environment_json(environment),
+                "slurm": slurm_json(plan.slurm, found),
                 "ok": ok,
             }
         )
@@ -180,8 +186,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print()
     if environment is not None:
         _print_modules(environment)
+        _print_slurm(plan)
     if environment is None:
         print(f"No environment found: the stock kernel ({show(sys.executable)}) launches.")
+    elif environment.usable and not slurm_ok:
+        print("NOT OK: the kernel cannot be submitted as a Slurm job from here (see above).")
     elif environment.usable:
         print(f"OK: the kernel launches from {show(environment.interpreter)}.")
         if not args.run:
@@ -252,6 +261,11 @@ def _print_modules(environment: Environment) -> None:
     if environment.modules:
         listed = sanitize(" ".join(environment.modules))
         print(f"Modules: {listed} (loaded before the environment is activated)")
+
+
+def _print_slurm(plan: LaunchPlan) -> None:
+    for line in slurm_lines(plan.slurm, commands_found()):
+        print(line)
 
 
 def _print_json(payload: dict[str, Any]) -> None:

@@ -105,6 +105,8 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
         "problems": details["problems"],
         "message": plan.message,
         "details": details,
+        # The job's options when it runs as a Slurm job; its live state: slurm_job_json.
+        "slurm": plan.slurm.as_json() if plan.slurm is not None else None,
     }
 
 

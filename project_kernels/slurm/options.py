@@ -109,6 +109,23 @@ class SlurmOptions:
                 argv.append(f"{flag}={value}")
         return [*argv, *self.sbatch_args]
 
+    def as_json(self) -> dict[str, Any]:
+        """The options as JSON, with the defaults in force filled in."""
+        return {
+            "partition": self.partition or None,
+            "time": self.time or None,
+            "account": self.account or None,
+            "cpus": self.cpus,
+            "memory": self.memory or None,
+            "sbatch_args": list(self.sbatch_args),
+            "srun_args": list(self.srun_args),
+            "queue_timeout": self.waits,
+            "command_timeout": self.command_seconds,
+            "poll_interval": self.poll_seconds,
+            "job_directory": str(self.job_root()),
+            "summary": self.summary(),
+        }
+
     def summary(self) -> str:
         """One line for a person: ``partition batch, time 1:00:00, 2 CPUs``."""
         parts = [

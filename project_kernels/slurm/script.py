@@ -56,9 +56,7 @@ def job_environment(env: Mapping[str, str]) -> dict[str, str]:
 
     ``SLURM_CONF`` stays: it names the site's configuration, which ``sbatch`` needs.
     """
-    return {
-        k: v for k, v in env.items() if k == "SLURM_CONF" or not k.startswith(_SLURM_PREFIXES)
-    }
+    return {k: v for k, v in env.items() if k == "SLURM_CONF" or not k.startswith(_SLURM_PREFIXES)}
 
 
 def render_script(
