@@ -98,7 +98,8 @@ class ProjectKernelProvisioner(LocalProvisioner):
         if plan is None or plan.slurm is None:
             return await super().launch_kernel(cmd, **kwargs)
         assert plan.environment is not None
-        self.slurm = SlurmKernel.for_plan(plan, self.kernel_id, self.log)
+        notebook = kwargs["env"].get("JPY_SESSION_NAME", "")
+        self.slurm = SlurmKernel.for_plan(plan, self.kernel_id, self.log, notebook)
         info = await self.slurm.launch(
             cmd,
             kwargs["env"],

@@ -127,6 +127,7 @@ def slurm_job_json(kernel: SlurmKernel | None) -> dict[str, Any] | None:
         "partition": status.partition if status else kernel.options.partition or None,
         "node": (status.node or None) if status else None,
         "environment": kernel.environment,
+        "notebook": kernel.notebook or None,
         "options": kernel.options.summary(),
         "waited": round(kernel.waited(), 1),
     }

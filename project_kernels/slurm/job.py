@@ -144,6 +144,8 @@ class SlurmKernel:
         self.kernel_id = kernel_id
         #: The environment the kernel runs from (for the person, in the REST answer).
         self.environment = ""
+        #: The notebook it runs for (its absolute path), when the server said.
+        self.notebook = ""
         self.files = JobFiles(directory)
         self.log = log
         self.described = described
@@ -161,9 +163,16 @@ class SlurmKernel:
 
     @classmethod
     def for_plan(
-        cls, plan: LaunchPlan, kernel_id: str, log: logging.Logger | logging.LoggerAdapter[Any]
+        cls,
+        plan: LaunchPlan,
+        kernel_id: str,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+        notebook: str = "",
     ) -> SlurmKernel:
-        """The job that carries out ``plan`` (which says ``slurm``) for one kernel."""
+        """The job that carries out ``plan`` (which says ``slurm``) for one kernel.
+
+        ``notebook`` is the notebook's path (``JPY_SESSION_NAME``), shown while it waits.
+        """
         assert plan.slurm is not None and plan.environment is not None
         described = describe(plan.environment)
         if plan.environment.modules:
@@ -171,6 +180,7 @@ class SlurmKernel:
         directory = plan.slurm.job_root() / (kernel_id or uuid.uuid4().hex)
         kernel = cls(plan.slurm, directory, log, described, kernel_id)
         kernel.environment = str(plan.environment.root)
+        kernel.notebook = notebook
         _KERNELS[kernel.kernel_id or str(id(kernel))] = kernel
         return kernel
 
