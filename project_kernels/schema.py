@@ -110,14 +110,18 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
     }
 
 
-def slurm_job_json(kernel: SlurmKernel | None) -> dict[str, Any] | None:
+def slurm_job_json(kernel: SlurmKernel | None, root: Path | None = None) -> dict[str, Any] | None:
     """A kernel's Slurm job as it is now: ``state`` and, while queued, ``reason`` and ``text``.
 
     For the status bar (``"slurm"`` of a kernel's answer) and ``/api/slurm/jobs``.
+    ``path`` is the notebook's path below ``root`` (the server's), as the front end knows it.
     """
     if kernel is None:
         return None
     status = kernel.status
+    path = None
+    if kernel.notebook and root is not None and is_within(Path(kernel.notebook), root):
+        path = Path(kernel.notebook).relative_to(root).as_posix()
     return {
         "kernel_id": kernel.kernel_id,
         "job_id": kernel.job_id,
@@ -128,6 +132,7 @@ def slurm_job_json(kernel: SlurmKernel | None) -> dict[str, Any] | None:
         "node": (status.node or None) if status else None,
         "environment": kernel.environment,
         "notebook": kernel.notebook or None,
+        "path": path,
         "options": kernel.options.summary(),
         "waited": round(kernel.waited(), 1),
     }

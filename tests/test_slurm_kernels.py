@@ -199,6 +199,7 @@ def test_a_queued_kernel_says_why_and_starts_when_cpus_free_up(
         assert queued["text"].startswith("queued in partition batch: Resources (the partition")
         assert queued["environment"].endswith("queued/.venv")
         assert queued["notebook"].endswith("queued/notebooks/q.ipynb")
+        assert queued["path"] == "queued/notebooks/q.ipynb"
         assert "is queued in partition batch: Resources" in server.log()
     finally:
         cluster.cancel(filler)

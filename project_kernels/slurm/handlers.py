@@ -10,6 +10,7 @@ authorized like the kernels API (``kernels`` resource).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -17,6 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..discovery import normalize
 from ..schema import slurm_job_json, with_schema
 from .job import kernels
 
@@ -31,7 +33,8 @@ class SlurmJobsHandler(APIHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        jobs = [slurm_job_json(kernel) for kernel in kernels()]
+        root = normalize(self.settings.get("server_root_dir") or os.getcwd())
+        jobs = [slurm_job_json(kernel, root) for kernel in kernels()]
         self.finish(json.dumps(with_schema({"jobs": jobs})))
 
 
