@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -102,8 +103,7 @@ def run(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = Non
 
 
 def shlex_join(argv: Sequence[str]) -> str:
-    import shlex
-
+    """The command as a person would type it (the program by its name)."""
     return shlex.join([os.path.basename(argv[0]), *argv[1:]])
 
 

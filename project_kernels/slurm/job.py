@@ -14,17 +14,19 @@ stopped while a job waits leaves nothing in ``squeue``.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
 import logging
 import os
 import shutil
+import signal
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -251,7 +253,7 @@ class SlurmKernel:
     async def _wait_for_kernel(self) -> dict[str, Any]:
         deadline = self.submitted_at + self.options.waits
         while True:
-            status = await self._query(force=True)
+            status = await self._query()
             if status is None or not (status.pending or status.running):
                 raise SlurmJobError(self._ended_before_start(status))
             if status.running:
@@ -360,14 +362,12 @@ class SlurmKernel:
 
     async def send_signal(self, signum: int) -> None:
         """Deliver a signal to the kernel on its node (SIGINT interrupts, as locally)."""
-        import signal as signals
-
         if signum == 0 or not self.job_id:
             return
-        if signum in (signals.SIGKILL, signals.SIGTERM):
+        if signum in (signal.SIGKILL, signal.SIGTERM):
             await self.cancel()
             return
-        name = signals.Signals(signum).name.removeprefix("SIG")
+        name = signal.Signals(signum).name[len("SIG") :]
         await off_loop(cancel, self._scancel, [self.job_id], self.options.command_seconds, name)
 
     async def cancel(self) -> None:
@@ -446,10 +446,8 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-async def _sleep_checking(seconds: float, ready: Any) -> None:
+async def _sleep_checking(seconds: float, ready: Callable[[], object] | None) -> None:
     """Sleep ``seconds``, waking early (every half second) once ``ready()`` answers."""
-    import asyncio
-
     end = time.monotonic() + seconds
     while True:
         left = end - time.monotonic()
