@@ -37,14 +37,41 @@ from pathlib import Path
 
 from . import declaration
 
-# Re-exported: the declaration's names were first defined here.
-from .declaration import DECLARATION_NAME as DECLARATION_NAME
-from .declaration import DeclarationError as DeclarationError
-from .declaration import check_module_name as check_module_name
+# Re-exported (see __all__): the declaration's names were first defined here.
+from .declaration import DECLARATION_NAME, DeclarationError, check_module_name
 from .discovery import Walk
 from .environments import Environment, Problem, ProblemCode
 from .files import write_atomically
 from .trust import is_untrusted
+
+__all__ = [
+    "DECLARATION_NAME",
+    "DEFAULT_INIT_FILES",
+    "FAILURE_TTL",
+    "VOLATILE_VARIABLES",
+    "Computed",
+    "DeclarationError",
+    "ModuleSettings",
+    "ModuleSystem",
+    "ModulesError",
+    "apply_changes",
+    "cache_key",
+    "check_module_name",
+    "compute",
+    "environment_changes",
+    "file_stamps",
+    "find_module_system",
+    "module_environment",
+    "parse_declaration",
+    "read_declaration",
+    "render_declaration",
+    "sourced_environment",
+    "stamps_of",
+    "system_for",
+    "system_from_variables",
+    "with_modules",
+    "write_declaration",
+]
 
 #: Shell files that set up the module system at login, sourced (in this order) when the
 #: server's own environment has neither ``LMOD_CMD`` nor ``MODULESHOME``.

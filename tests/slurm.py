@@ -119,6 +119,11 @@ class Cluster:
                 return {"id": found, "state": state, "reason": reason, "node": node}
         return None
 
+    def state(self, job_id: str) -> str:
+        """A job's state (``GONE`` once Slurm forgot it)."""
+        job = self.job(job_id)
+        return job["state"] if job is not None else "GONE"
+
     def fill(self) -> str:
         """A job in ``interactive`` holding every CPU: ``batch`` then has none free."""
         out = self.run(

@@ -161,11 +161,11 @@ def test_interrupt_restart_and_shutdown_act_on_the_job(
     assert server.restart(kernel).status_code == 200, server.log()
     second = where(server, kernel)
     assert second["job"] != first["job"]
-    cluster.wait_for(lambda: cluster.job(first["job"])["state"] != "RUNNING", "old job ends")
-    assert cluster.job(first["job"])["state"] in ("COMPLETED", "CANCELLED")
+    cluster.wait_for(lambda: cluster.state(first["job"]) != "RUNNING", "old job ends")
+    assert cluster.state(first["job"]) in ("COMPLETED", "CANCELLED")
 
     assert server.request("DELETE", f"/api/kernels/{kernel}").status_code == 204
-    assert cluster.job(second["job"])["state"] in ("COMPLETED", "CANCELLED", "COMPLETING")
+    assert cluster.state(second["job"]) in ("COMPLETED", "CANCELLED", "COMPLETING")
     assert not [
         job
         for job in cluster.jobs()
@@ -245,10 +245,10 @@ def test_a_job_cancelled_with_scancel_is_explained_in_the_notebook(
     while time.monotonic() < deadline:
         try:
             result = server.execute(kernel, "1 + 1", timeout=20)
-        except (TimeoutError, OSError, Exception):  # the kernel is being replaced
+        except Exception:  # the kernel is being replaced: its websocket closes or times out
             time.sleep(1)
             continue
-        if result.status == "error":
+        if result.status == "error" and result.error is not None:
             explained = "\n".join(result.error["traceback"])
             break
         time.sleep(1)
