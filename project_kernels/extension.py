@@ -48,9 +48,9 @@ def _link_jupyter_server_extension(serverapp: Any) -> None:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Add the REST handlers, and say in the log what is in force."""
     from .kernelspec import ProjectKernelSpecManager
-    from .slurm.handlers import handlers as slurm_handlers
+    from .slurm import handlers as slurm
 
-    serverapp.web_app.add_handlers(".*$", slurm_handlers(serverapp.base_url))
+    slurm.load(serverapp)
     manager = getattr(serverapp, "kernel_spec_manager", None)
     if isinstance(manager, ProjectKernelSpecManager):
         serverapp.log.info(

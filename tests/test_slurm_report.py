@@ -1,4 +1,4 @@
-"""``project-kernels which`` and ``doctor`` for an environment whose kernels run as Slurm jobs."""
+"""What is said about Slurm settings before any kernel runs: `which`, `doctor`, server start."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import slurm
-from jupyter import clean_environ
+from jupyter import PROJECT_KERNELS_CONFIG, clean_environ, running_server
 from planted import plant_venv
 
 CONFIG = "c.ProjectKernels.slurm = {'account': 'site', 'queue_timeout': 120}\n"
@@ -72,3 +72,15 @@ def test_an_environment_without_slurm_says_nothing_about_it(tmp_path: Path) -> N
     out = cli(tmp_path, "which", "--json", str(tmp_path / "plain"))
     assert json.loads(out.stdout)["slurm"] == {"enabled": False}
     assert "Slurm" not in cli(tmp_path, "which", str(tmp_path / "plain")).stdout
+
+
+def test_a_wrong_deployment_setting_is_said_when_the_server_starts(tmp_path: Path) -> None:
+    config = (
+        PROJECT_KERNELS_CONFIG
+        + 'c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}\n'
+        + "c.ProjectKernels.slurm = {'enabled': True, 'time': 'an hour'}\n"
+    )
+    (tmp_path / "root").mkdir()
+    with running_server(tmp_path / "root", tmp_path, config) as server:
+        log = server.log()
+    assert "project-kernels: c.ProjectKernels.slurm: 'time' = 'an hour' is not valid" in log

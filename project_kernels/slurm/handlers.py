@@ -22,7 +22,7 @@ from ..discovery import normalize
 from ..schema import slurm_job_json, with_schema
 from .job import kernels
 
-__all__ = ["SlurmJobsHandler", "handlers"]
+__all__ = ["SlurmJobsHandler", "handlers", "load"]
 
 
 class SlurmJobsHandler(APIHandler):
@@ -41,3 +41,26 @@ class SlurmJobsHandler(APIHandler):
 def handlers(base_url: str) -> list[tuple[str, Any]]:
     """The routes to add to the server's web application."""
     return [(url_path_join(base_url, "/project-kernels/api/slurm/jobs"), SlurmJobsHandler)]
+
+
+def load(serverapp: Any) -> None:
+    """At the server's start: serve the jobs endpoint, and check ``c.ProjectKernels.slurm``.
+
+    A wrong setting is said in the log now, not first when a notebook opens (where it
+    fails the kernel's start with the same message).
+    """
+    from traitlets import TraitError
+
+    from ..config import ProjectKernels
+
+    serverapp.web_app.add_handlers(".*$", handlers(serverapp.base_url))
+    try:
+        options = ProjectKernels(parent=serverapp).slurm_options()
+    except TraitError as error:
+        serverapp.log.error("project-kernels: %s", error)
+        return
+    if options.enabled:
+        serverapp.log.info(
+            "project-kernels: kernels of project environments run as Slurm jobs (%s)",
+            options.summary(),
+        )
