@@ -144,21 +144,25 @@ class ProjectKernelProvisioner(LocalProvisioner):
         return status
 
     async def wait(self) -> int | None:
+        """Wait for the kernel (its Slurm job) to end."""
         if self.slurm is not None:
             return await self.slurm.wait()
         return await super().wait()
 
     async def send_signal(self, signum: int) -> None:
+        """Signal the kernel; a Slurm kernel through ``scancel --signal`` on its node."""
         if self.slurm is not None:
             return await self.slurm.send_signal(signum)
         return await super().send_signal(signum)
 
     async def kill(self, restart: bool = False) -> None:
+        """Kill the kernel; a Slurm kernel's job is cancelled."""
         if self.slurm is not None:
             return await self.slurm.cancel()
         return await super().kill(restart)
 
     async def terminate(self, restart: bool = False) -> None:
+        """Terminate the kernel; a Slurm kernel's job is cancelled."""
         if self.slurm is not None:
             return await self.slurm.cancel()
         return await super().terminate(restart)
