@@ -57,9 +57,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     if not labextension_installed():
         serverapp.log.warning(
             "project-kernels: the JupyterLab extension (the environment in the status bar) is "
-            "not installed, because this copy was built without Node.js; kernels still launch "
-            "from their project environments. Install Node.js and reinstall project-kernels "
-            "to get it."
+            "not installed: this copy was probably built without Node.js. Kernels still launch "
+            "from their project environments. To get it, install Node.js 18 or newer and "
+            "install project-kernels again."
         )
 
 
