@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from ..discovery import Candidate
 from ..environments import Kind, NotAnEnvironment
@@ -30,10 +29,10 @@ from .shell import Export, NotStatic, double_quoted_template
 
 def locate(level: Level, context: Context) -> Iterator[Candidate]:
     """The pixi environment of the workspace in this directory, if there is one."""
-    manifest = _manifest(level)
+    manifest = read_manifest(level)
     if manifest is None:
         return
-    path, workspace = manifest
+    path, workspace = manifest.path, manifest.pixi
     name = context.options.pixi_environment
     root = level.directory / ".pixi" / "envs" / name
     if not is_conda_prefix(root):
@@ -51,7 +50,7 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
         yield Candidate(root, skipped=str(skipped))
         return
     conda = conda_activation(root)
-    variables = pixi_variables(level.directory, path, workspace, name)
+    variables = pixi_variables(level.directory, manifest, name)
     features = _features(workspace, name)
     manifest_exports, env_notes = _activation_env(features, path)
     scripts = [level.directory / s for s in _activation_scripts(features)]
@@ -69,32 +68,36 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
     )
 
 
-def _manifest(level: Level) -> tuple[Path, Table] | None:
-    """The manifest's path and its pixi tables (a pyproject's ``[tool.pixi]`` merged with
-    its ``[project]`` name and version)."""
+@dataclass(frozen=True)
+class Manifest:
+    """A pixi workspace's manifest: where it is, its pixi tables, and a pyproject's metadata."""
+
+    path: Path
+    #: ``pixi.toml`` whole, or a ``pyproject.toml``'s ``[tool.pixi]``.
+    pixi: Table
+    #: A ``pyproject.toml``'s ``[project]`` (name and version, when pixi's tables have none).
+    project: Table = field(default_factory=dict)
+
+
+def read_manifest(level: Level) -> Manifest | None:
+    """The workspace manifest in this directory: ``pixi.toml``, else ``[tool.pixi]``."""
     if level.has_file("pixi.toml"):
-        data = level.toml("pixi.toml")
-        return (level.directory / "pixi.toml", data or {})
+        return Manifest(level.directory / "pixi.toml", level.toml("pixi.toml") or {})
     pyproject = level.pyproject()
     pixi = table(pyproject, "tool", "pixi")
     if not pixi:
         return None
-    project = table(pyproject, "project")
-    merged: dict[str, Any] = dict(pixi)
-    merged["_pyproject_project"] = project
-    return (level.directory / "pyproject.toml", merged)
+    return Manifest(level.directory / "pyproject.toml", pixi, table(pyproject, "project"))
 
 
 def _workspace_table(workspace: Table) -> Table:
     return table(workspace, "workspace") or table(workspace, "project")
 
 
-def pixi_variables(
-    directory: Path, manifest: Path, workspace: Table, env_name: str
-) -> dict[str, str]:
+def pixi_variables(directory: Path, manifest: Manifest, env_name: str) -> dict[str, str]:
     """The ``PIXI_*`` and ``CONDA_DEFAULT_ENV`` variables pixi sets for ``env_name``."""
-    meta = _workspace_table(workspace)
-    fallback = table(workspace, "_pyproject_project")
+    meta = _workspace_table(manifest.pixi)
+    fallback = manifest.project
     name = string(meta, "name") or string(fallback, "name") or directory.name
     version = string(meta, "version") or string(fallback, "version") or "NO_VERSION_SPECIFIED"
     platforms = meta.get("platforms")
@@ -102,7 +105,7 @@ def pixi_variables(
     return {
         "PIXI_PROJECT_ROOT": str(directory),
         "PIXI_PROJECT_NAME": name,
-        "PIXI_PROJECT_MANIFEST": str(manifest),
+        "PIXI_PROJECT_MANIFEST": str(manifest.path),
         "PIXI_PROJECT_VERSION": version,
         "PIXI_IN_SHELL": "1",
         "PIXI_ENVIRONMENT_NAME": env_name,
