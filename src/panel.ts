@@ -10,15 +10,23 @@ export interface IRow {
   value: string;
 }
 
+/** A button at the foot of the panel (choosing another environment, say). */
+export interface IAction {
+  label: string;
+  execute: () => void;
+}
+
 /** What each mode means for the notebook, in a sentence. */
 const MODE_SENTENCES: Record<string, string> = {
   environment: 'The kernel runs in this environment, activated as a shell would.',
   stock:
-    "No project environment here: the kernel runs in the server's Python, as without project-kernels.",
+    "No project environment here: the kernel runs in the server's Python, " +
+    'as without project-kernels.',
   fallback:
-    "This environment cannot run a kernel, so the notebook has the explaining kernel: it answers every cell with the problem below and still runs '!' commands. Fix the problem, then restart the kernel.",
-  warned:
-    "This environment cannot run a kernel, so the server's Python runs the notebook instead.",
+    'This environment cannot run a kernel, so the notebook has the explaining ' +
+    "kernel: it answers every cell with the problem below and still runs '!' " +
+    'commands. Fix the problem, then restart the kernel.',
+  warned: "This environment cannot run a kernel, so the server's Python runs the notebook instead.",
   error: 'This environment cannot run a kernel: none starts until the problem is fixed.',
   passthrough: 'Not a Python kernel: it launches as it is.'
 };
@@ -35,23 +43,22 @@ export function rows(plan: IPlan): IRow[] {
     }
   };
   add('Runs', MODE_SENTENCES[plan.mode] ?? plan.mode);
-  add('Environment', plan.environment ?? (plan.mode === 'passthrough' ? null : "the server's Python"));
+  const server = plan.mode === 'passthrough' ? null : "the server's Python";
+  add('Environment', plan.environment ?? server);
   add('Kind', plan.kind);
   const ipykernel = plan.details?.ipykernel_version;
-  add(
-    'Python',
-    plan.python_version && (ipykernel ? `${plan.python_version} (ipykernel ${ipykernel})` : plan.python_version)
-  );
+  const python = plan.python_version;
+  add('Python', python && ipykernel ? `${python} (ipykernel ${ipykernel})` : python);
   add('Modules', plan.details?.modules?.join(' '));
   add('Why', plan.reason);
   return found;
 }
 
 /**
- * The details of a plan: what runs, where, why, and each problem with its fix.
+ * The details of a plan: what runs, where, why, each problem with its fix, then `actions`.
  */
 export class PlanPanel extends Widget {
-  constructor(plan: IPlan) {
+  constructor(plan: IPlan, actions: IAction[] = []) {
     super();
     this.addClass('jp-ProjectKernels-panel');
     const label = planLabel(plan);
@@ -68,6 +75,15 @@ export class PlanPanel extends Widget {
     this.node.appendChild(list);
     for (const problem of plan.problems) {
       this.node.appendChild(problemNode(problem));
+    }
+    if (actions.length) {
+      const foot = element('div', 'jp-ProjectKernels-actions');
+      for (const action of actions) {
+        const button = element('button', 'jp-Button jp-mod-styled', action.label);
+        button.addEventListener('click', () => action.execute());
+        foot.appendChild(button);
+      }
+      this.node.appendChild(foot);
     }
   }
 }

@@ -19,14 +19,11 @@ function plan(partial: Partial<IPlan>): IPlan {
 describe('the status bar label', () => {
   const cases = [...labels.cases, ...labels.status_bar_only] as ICase[];
 
-  it.each(cases.map(c => [c.label ?? 'nothing (not a Python kernel)', c]))(
-    'reads %s',
-    (_, c) => {
-      const { plan: partial, label, warning } = c as ICase;
-      const shown = planLabel(plan(partial));
-      expect(shown).toEqual(label === null ? null : { text: label, warning });
-    }
-  );
+  it.each(cases.map(c => [c.label ?? 'nothing (not a Python kernel)', c]))('reads %s', (_, c) => {
+    const { plan: partial, label, warning } = c as ICase;
+    const shown = planLabel(plan(partial));
+    expect(shown).toEqual(label === null ? null : { text: label, warning });
+  });
 
   it('names an environment outside the root by its kind and directory', () => {
     const outside = plan({
