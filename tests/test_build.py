@@ -75,7 +75,10 @@ def test_without_nodejs_the_package_builds_without_the_extension_and_says_so(
         ignore=shutil.ignore_patterns("labextension", "__pycache__"),
     )
     # Only the interpreter's own directory: no node (pip adds its build tools' jlpm).
-    archive, output = wheel(source, tmp_path / "out", str(Path(sys.executable).parent))
+    path = Path(sys.executable).parent
+    if (path / "node").exists():
+        pytest.skip(f"Node.js is installed next to Python, in {path}")
+    archive, output = wheel(source, tmp_path / "out", str(path))
     assert "package.json" not in data_files(archive)
     assert "project_kernels/extension.py" in archive.namelist()
     assert "project-kernels: Node.js (node) not found, so the JupyterLab extension" in output
