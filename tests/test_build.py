@@ -21,7 +21,13 @@ pytestmark = pytest.mark.slow
 SOURCE = Path(__file__).resolve().parents[1]
 LABEXTENSION = "share/jupyter/labextensions/project-kernels"
 #: What a source tree needs to build the wheel (what the sdist holds, less the front end).
-PYTHON_SOURCES = ("pyproject.toml", "README.md", "build_frontend.py", "install.json", "package.json")
+PYTHON_SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "build_frontend.py",
+    "install.json",
+    "package.json",
+)
 
 
 def wheel(source: Path, out: Path, path: str) -> tuple[zipfile.ZipFile, str]:
