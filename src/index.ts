@@ -43,9 +43,12 @@ const launcherPlugin: JupyterFrontEndPlugin<void> = {
   id: 'project-kernels:launcher',
   description: "Names the environment of the launcher's directory.",
   autoStart: true,
-  requires: [ILauncher],
-  activate: (app: JupyterFrontEnd, launcher: ILauncher) => {
-    void addLauncherCard(app, launcher);
+  // Optional: Notebook 7 has no launcher.
+  optional: [ILauncher],
+  activate: (app: JupyterFrontEnd, launcher: ILauncher | null) => {
+    if (launcher) {
+      void addLauncherCard(app, launcher);
+    }
   }
 };
 
