@@ -8,6 +8,16 @@ from pathlib import Path
 
 from .environments import Environment, ProblemCode
 
+__all__ = [
+    "LABEL_SEPARATOR",
+    "PROBLEM_LABELS",
+    "describe",
+    "environment_label",
+    "sanitize",
+    "show",
+    "unusable_report",
+]
+
 #: Unicode categories shown as ``?``: controls (escape sequences, newlines), format
 #: characters (bidirectional overrides, zero-width), surrogates (undecodable bytes of a
 #: file name), private use, and line/paragraph separators.
