@@ -26,6 +26,7 @@ from planted import PYTHON, plant_venv
 
 from project_kernels.environments import ProblemCode
 from project_kernels.picker import VALID_NAME, Found, display_name, kernel_name, scan_for_listing
+from project_kernels.report import PROBLEM_LABELS
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,24 @@ def wait_for(server: JupyterServer, present: str, absent: str = "", timeout: flo
             return
         time.sleep(0.3)
     raise AssertionError(f"listing never had {present!r} / lost {absent!r}: {sorted(names)}")
+
+
+#: The labels the status bar shows too (src/__tests__/label.spec.ts reads the same cases).
+LABEL_CASES = json.loads((Path(__file__).parent / "labels.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", LABEL_CASES["cases"], ids=lambda case: case["label"])
+def test_a_listed_environment_is_named_as_the_status_bar_names_it(case: dict[str, Any]) -> None:
+    plan = case["plan"]
+    problems = plan["problems"]
+    found = Found(
+        Path(plan["environment"]),
+        plan["python_version"],
+        ProblemCode(problems[0]["code"]) if problems else None,
+    )
+    assert display_name(found, plan["relative"]) == case["label"]
+    for problem in problems:
+        assert PROBLEM_LABELS[ProblemCode(problem["code"])] == problem["label"]
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +172,9 @@ def test_environments_at_several_depths_are_listed_with_recognisable_names(
         assert specs[name]["resources"], "the python3 logos"
     display = {specs[n]["spec"]["display_name"] for n in expected}
     version = "3.12" if pyenv_python("3.12") else "3.11"
-    assert f"Python {version} (analysis/.venv)" in display
-    assert "Python 3.11 (teams/data/venv)" in display
-    assert "Python 3.11 (teams/ml/deep/.venv, needs ipykernel)" in display
+    assert f"analysis/.venv · Python {version}" in display
+    assert "teams/data/venv · Python 3.11" in display
+    assert "teams/ml/deep/.venv · Python 3.11 · needs ipykernel" in display
     assert kernelspecs(picker_server)["python3"]["spec"]["display_name"] == "Python 3 (ipykernel)"
 
 

@@ -135,6 +135,12 @@ def test_a_kernel_runs_as_a_job_in_its_environment_with_its_modules(
     # The kernel listens on the node's address, and the server reached it there.
     assert seen["ip"] == cluster.address != "127.0.0.1"
     assert f"runs the kernel on {cluster.hostname} ({cluster.address})" in server.log()
+    # The status bar's answer: the plan's job options and the job as it is now.
+    answer = server.request("GET", f"/project-kernels/api/kernels/{kernel}").json()
+    assert answer["slurm"]["partition"] == "interactive" and answer["slurm"]["time"] == "30"
+    assert answer["slurm_job"]["job_id"] == seen["job"]
+    assert answer["slurm_job"]["state"] == "RUNNING"
+    assert answer["slurm_job"]["node"] == cluster.hostname
     # A notebook of an environment without [slurm] runs where the server runs.
     local_kernel = server.kernel_for("local/notebooks/l.ipynb")
     local = where(server, local_kernel)
