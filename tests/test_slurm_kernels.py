@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from project_kernels.modules import write_declaration
 pytestmark = [pytest.mark.slow]
 
 HPC_MODULE = "HPCPy/2.1"
+#: Seconds one Slurm command may take in the module's server.
+COMMAND_TIMEOUT = 8
 #: The server extension too: it serves the jobs endpoint.
 CONFIG = PROJECT_KERNELS_CONFIG + (
     'c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}\n'
@@ -102,7 +105,7 @@ def server(
     config = CONFIG + (
         f"c.ProjectKernels.module_cache_dir = {str(tmp / 'modules')!r}\n"
         f"c.ProjectKernels.slurm = {{'job_directory': {str(tmp / 'jobs')!r}, "
-        "'poll_interval': 1}\n"
+        f"'poll_interval': 1, 'command_timeout': {COMMAND_TIMEOUT}}}\n"
     )
     env = {"SLURM_CONF": str(cluster.conf), "MODULEPATH": str(site / "modulefiles")}
     with running_server(projects, tmp, config, env=env) as running:
@@ -177,6 +180,26 @@ def test_interrupt_restart_and_shutdown_act_on_the_job(
         for job in cluster.jobs()
         if job["id"] == second["job"] and job["state"] in ("RUNNING", "PENDING")
     ]
+
+
+def test_a_controller_that_does_not_answer_is_no_news_about_a_running_kernel(
+    cluster: slurm.Cluster, server: JupyterServer
+) -> None:
+    kernel = server.kernel_for("analysis/notebooks/d.ipynb")
+    try:
+        before = where(server, kernel)
+        controller = cluster.processes["slurmctld"]
+        controller.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(COMMAND_TIMEOUT + 4)
+            during = where(server, kernel)
+        finally:
+            controller.send_signal(signal.SIGCONT)
+        assert f"did not answer within {COMMAND_TIMEOUT} seconds" in server.log()
+        assert during["pid"] == before["pid"] and during["job"] == before["job"]
+        assert cluster.state(before["job"]) == "RUNNING"
+    finally:
+        assert server.request("DELETE", f"/api/kernels/{kernel}").status_code == 204
 
 
 def test_a_queued_kernel_says_why_and_starts_when_cpus_free_up(

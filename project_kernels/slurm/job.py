@@ -158,6 +158,8 @@ class SlurmKernel:
         #: Why the job ended, when Slurm ended it (cancelled, time limit); "" otherwise.
         self.ended = ""
         self._asked_to_stop = False
+        #: squeue answered that it does not know the job (it ended long ago, or never was).
+        self._forgotten = False
         self._last_query = 0.0
         self._exit_code: int | None = None
         self._scancel = ""
@@ -254,6 +256,12 @@ class SlurmKernel:
         deadline = self.submitted_at + self.options.waits
         while True:
             status = await self._query()
+            if status is None and not self._forgotten:
+                # squeue did not answer yet: no news about the job, wait (up to the deadline).
+                if time.monotonic() > deadline:
+                    raise SlurmJobError(self._unanswered())
+                await _sleep_checking(self.options.poll_seconds, None)
+                continue
             if status is None or not (status.pending or status.running):
                 raise SlurmJobError(self._ended_before_start(status))
             if status.running:
@@ -299,6 +307,7 @@ class SlurmKernel:
             # The controller not answering is no news about the job: keep the last status.
             self.log.warning("project-kernels: %s", error)
             return self.status
+        self._forgotten = status is None
         self._note(status)
         return status
 
@@ -344,6 +353,8 @@ class SlurmKernel:
         if self._exit_code is not None:
             return self._exit_code
         status = await self._query()
+        if status is None and not self._forgotten:
+            return None  # no answer from squeue yet: no news is not an ending
         if status is not None and (status.pending or status.running):
             return None
         state = status.state if status is not None else "GONE"
@@ -408,6 +419,14 @@ class SlurmKernel:
             f"The kernel's Slurm job {self.job_id} started on {status.node}, but the kernel "
             f"did not start listening within {waited:.0f} seconds, so the job was cancelled."
             f"{self._output_tail()}"
+        )
+
+    def _unanswered(self) -> str:
+        return (
+            f"The kernel was submitted as Slurm job {self.job_id}, but `squeue` has not said "
+            f"how it is doing for {self.waited():.0f} seconds, so the job was cancelled "
+            "(the Slurm controller may be busy or unreachable).\nFix: try again in a moment; "
+            "`squeue --me` in a terminal shows whether the controller answers."
         )
 
     def _ended_before_start(self, status: JobStatus | None) -> str:
