@@ -39,6 +39,9 @@ class LaunchRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     #: This start is the restarter's, after the kernel died without being asked to.
     after_unexpected_exit: bool = False
+    #: Why making the environment failed in this very start (the tool's last lines and
+    #: the command to run by hand): the plan explains it instead of making it again.
+    build_failure: str = ""
 
 
 def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:

@@ -10,10 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from .decision import LaunchPlan
+from .declarations import Declaration
 from .discovery import Candidate, is_within
 from .environments import Environment
+from .making.recipes import Recipe
 
-__all__ = ["JSON_SCHEMA", "candidate_json", "environment_json", "plan_json", "with_schema"]
+__all__ = [
+    "JSON_SCHEMA",
+    "candidate_json",
+    "declaration_json",
+    "environment_json",
+    "making_json",
+    "plan_json",
+    "with_schema",
+]
 
 #: The version of the JSON layout.
 JSON_SCHEMA = 1
@@ -47,12 +57,43 @@ def environment_json(environment: Environment | None) -> dict[str, Any] | None:
     }
 
 
+def declaration_json(declared: Declaration | None) -> dict[str, Any] | None:
+    """An environment a project declares but nobody has made: which, where, how to make it."""
+    if declared is None:
+        return None
+    return {
+        "kind": declared.kind.value,
+        "project": str(declared.project),
+        "declared_by": declared.declared_by,
+        "environment": str(declared.environment) if declared.environment else None,
+        "command": list(declared.command),
+        "shown_command": declared.shown_command(),
+        "summary": declared.summary(),
+        "fix": declared.fix(),
+    }
+
+
+def making_json(recipe: Recipe | None) -> dict[str, Any] | None:
+    """What is being made, and the commands that make it (as a person would type them)."""
+    if recipe is None:
+        return None
+    return {
+        "what": recipe.what,
+        "target": str(recipe.target) if recipe.target else None,
+        "commands": [step.shown for step in recipe.steps],
+        "timeout": recipe.timeout,
+        "log": str(recipe.log),
+    }
+
+
 def candidate_json(candidate: Candidate) -> dict[str, Any]:
     """One candidate of a walk or a listing."""
     return {
         "path": str(candidate.path),
         "environment": environment_json(candidate.environment),
         "skipped": candidate.skipped,
+        "declared": declaration_json(candidate.declared),
+        "level": str(candidate.level) if candidate.level else None,
     }
 
 
@@ -61,6 +102,9 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
 
     ``plan`` None is a kernel project-kernels passed through untouched (not ipykernel).
     ``relative`` is the environment's path below ``root`` (the server's), when it is there.
+    ``declared`` is the environment the project declares but nobody made (mode ``notice``,
+    or ``fallback``/``error`` per ``on_missing``, or ``making`` while it is made);
+    ``making`` what is being made (mode ``making``).
     """
     if plan is None:
         return {
@@ -72,16 +116,27 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
             "reason": "not a Python (ipykernel) kernel: launched as it is",
             "problems": [],
             "message": "",
+            "declared": None,
+            "making": None,
         }
     environment = plan.environment
     walk = plan.walk
+    extra = {"declared": declaration_json(plan.declared), "making": making_json(plan.making)}
     if environment is None:
         where = (
             f"no project environment between {walk.start} and {walk.boundary}"
             if walk is not None
             else "nothing said where the notebook is"
         )
-        return {**plan_json(None), "mode": plan.mode.value, "reason": where}
+        if plan.declared is not None:
+            where = plan.declared.summary()
+        return {
+            **plan_json(None),
+            "mode": plan.mode.value,
+            "reason": where,
+            "message": plan.message,
+            **extra,
+        }
     relative = None
     if root is not None and is_within(environment.root, root):
         relative = environment.root.relative_to(root).as_posix()
@@ -97,4 +152,5 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
         "problems": details["problems"],
         "message": plan.message,
         "details": details,
+        **extra,
     }
