@@ -22,7 +22,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from . import __version__, cli_modules, enabling
+from . import __version__, cli_fix, cli_modules, enabling
 from .config import ProjectKernels, load_config
 from .decision import LaunchMode, LaunchPlan, decide
 from .discovery import Candidate, is_within, normalize, scan
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--config", help="an extra jupyter_server_config.py/.json to read")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (sys.modules[__name__], cli_modules, enabling):
+    for module in (sys.modules[__name__], cli_modules, cli_fix, enabling):
         module.register(sub, common)
     return parser
 
