@@ -31,16 +31,26 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
 
 from .recipes import Recipe, Step
 
-__all__ = ["Outcome", "build", "read_outcome", "stop_builds", "trim_inline_cache"]
+__all__ = ["Outcome", "Writer", "build", "read_outcome", "stop_builds", "trim_inline_cache"]
 
 #: Lines of the tools' output kept for the explanation of a failure.
 TAIL_LINES = 20
+
+
+class Writer(Protocol):
+    """Where a build's output is echoed (a terminal, a logger)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 #: The builds running in this process (stopped together on SIGTERM).
 _RUNNING: set[_Build] = set()
 
@@ -90,7 +100,7 @@ def read_outcome(path: Path) -> Outcome | None:
         return None
 
 
-def build(recipe: Recipe, out: IO[str] | None = None, requested: float | None = None) -> Outcome:
+def build(recipe: Recipe, out: Writer | None = None, requested: float | None = None) -> Outcome:
     """Carry ``recipe`` out, or wait for the build of the same environment that runs.
 
     ``requested`` is when this build was asked for (default: now): a build holding the
@@ -119,7 +129,7 @@ def build(recipe: Recipe, out: IO[str] | None = None, requested: float | None = 
         )
 
 
-def _echo_log(recipe: Recipe, out: IO[str] | None) -> None:
+def _echo_log(recipe: Recipe, out: Writer | None) -> None:
     """Show ``out`` what the build this one waited for printed."""
     if out is None:
         return
@@ -133,7 +143,7 @@ def _echo_log(recipe: Recipe, out: IO[str] | None) -> None:
 class _Build:
     """One run of a recipe's steps, with its log, deadline and clean-up."""
 
-    def __init__(self, recipe: Recipe, out: IO[str] | None) -> None:
+    def __init__(self, recipe: Recipe, out: Writer | None) -> None:
         self.recipe = recipe
         self.out = out
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)

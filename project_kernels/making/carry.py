@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import IO
 
 from ..decision import LaunchMode, LaunchPlan, decide
 from ..failure_memory import FailureMemory
 from ..resolver import LaunchRequest
 from ..settings import Settings
-from .build import Outcome, build
+from .build import Outcome, Writer, build
 from .recipes import Recipe
 
 __all__ = ["MAX_ROUNDS", "after_build", "make_and_decide", "next_request"]
@@ -33,7 +32,7 @@ def make_and_decide(
     request: LaunchRequest,
     settings: Settings,
     memory: FailureMemory | None = None,
-    out: IO[str] | None = None,
+    out: Writer | None = None,
     builder: Builder | None = None,
 ) -> tuple[LaunchPlan, list[Outcome]]:
     """The plan once everything it asked for has been made (or failed), and the builds."""
