@@ -204,7 +204,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
             self.log.info("project-kernels: %s", plan.message)
         elif plan.mode is LaunchMode.STOCK:
             self.log.info("project-kernels: no project environment, starting the stock kernel")
-        elif plan.mode is LaunchMode.ENVIRONMENT:
+        elif plan.mode is LaunchMode.ENVIRONMENT and plan.environment is not None:
             self.log.info(
                 "project-kernels: starting the kernel from %s", describe(plan.environment)
             )
