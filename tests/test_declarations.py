@@ -48,7 +48,9 @@ DECLARED: dict[str, tuple[dict[str, str], Kind, str, tuple[str, ...]]] = {
     ),
     "pixi.toml": (
         {
-            "pixi.toml": '[workspace]\nname = "p"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+            "pixi.toml": (
+                '[workspace]\nname = "p"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+            )
         },
         Kind.PIXI,
         "the environment 'default' of pixi.toml",
@@ -297,7 +299,8 @@ def test_a_failing_build_is_explained_cleaned_up_and_tried_again(
     fake = tool(
         tmp_path / "bin",
         "pixi",
-        'mkdir -p "$PWD/.pixi/envs/default/conda-meta"\necho "error: no python for linux-64" >&2\nexit 3',
+        'mkdir -p "$PWD/.pixi/envs/default/conda-meta"\n'
+        'echo "error: no python for linux-64" >&2\nexit 3',
     )
     settings = settings_for(home, enabled=True, tool_paths={"pixi": str(fake)})
     request = LaunchRequest(
