@@ -276,12 +276,11 @@ def trim_inline_cache(cache: Path, keep: int, keep_also: Path | None = None) -> 
             continue
         entries.append((used, child))
     entries.sort(reverse=True)
-    removed = []
-    for _, child in entries[keep:]:
-        if child != keep_also:
-            _remove(child)
-            removed.append(child)
-    return removed
+    others = [child for _, child in entries if child != keep_also]
+    kept = keep - (len(others) < len(entries))
+    for child in others[max(kept, 0) :]:
+        _remove(child)
+    return others[max(kept, 0) :]
 
 
 def _matching(patterns: Iterable[str]) -> set[str]:
