@@ -28,7 +28,6 @@ import platform
 import signal
 import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +41,6 @@ from ..names import INSTRUCTIONS_VARIABLE, MAKING_VARIABLE
 
 __all__ = ["MakingKernel", "main"]
 
-#: Seconds without a message from the front end before the kernel changes into the
-#: real one when no cell waits (a request sent at that very moment would be lost).
-QUIET = 1.0
 #: How often the log and the instructions are looked at.
 TICK = 0.1
 
@@ -98,7 +94,6 @@ class MakingKernel:
         self.waiting: _Waiting | None = None
         self.queue: deque[tuple[list[bytes], dict[str, Any]]] = deque()
         self.execution_count = 0
-        self.last_message = time.monotonic()
         self.interrupted = False
         self.running = True
 
@@ -210,7 +205,6 @@ class MakingKernel:
                 return  # a message that fails its signature is dropped, as ipykernel does
             if message is None:
                 return
-            self.last_message = time.monotonic()
             self._handle(socket, idents or [], message)
 
     def _handle(
@@ -269,11 +263,14 @@ class MakingKernel:
                 self._finish_waiting(*self._handover_error())
         self.interrupted = False
         if self.handover is not None and self.waiting is None:
+            # Answer everything already here (cells as not run), then change at once: a
+            # message sent from now on waits in the sender's queue for the real kernel.
+            self._serve(self.control)
+            self._serve(self.shell)
             while self.queue:
                 idents, message = self.queue.popleft()
                 self._abort(idents, message)
-            if time.monotonic() - self.last_message >= QUIET:
-                self._become(self.handover)
+            self._become(self.handover)
 
     def _start_waiting(self, idents: list[bytes], message: dict[str, Any]) -> None:
         content = message.get("content", {})
@@ -310,12 +307,9 @@ class MakingKernel:
     def _finish_waiting(self, ename: str, text: str) -> None:
         assert self.waiting is not None
         waiting, self.waiting = self.waiting, None
-        self.stream(f"\n{text}\n", waiting.message, "stderr")
-        self._reply_execute(
-            waiting.idents,
-            waiting.message,
-            {"status": "error", "ename": ename, "evalue": text.splitlines()[0], "traceback": []},
-        )
+        error = {"ename": ename, "evalue": text.splitlines()[0], "traceback": [text]}
+        self.publish("error", error, waiting.message)
+        self._reply_execute(waiting.idents, waiting.message, {"status": "error", **error})
 
     def _reply_execute(
         self, idents: list[bytes], message: dict[str, Any], content: dict[str, Any]
