@@ -66,7 +66,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         if outcome.ok:
             print(f"Made {sanitize(outcome.what)} in {outcome.seconds:.1f} s.")
         else:
-            print(sanitize(outcome.explanation()))
+            print("\n".join(sanitize(line) for line in outcome.explanation().splitlines()))
     if plan.mode is LaunchMode.ENVIRONMENT and plan.environment is not None:
         print(f"OK: the kernel launches from {show(plan.environment.interpreter)}.")
     elif plan.mode is LaunchMode.STOCK and plan.declared is None:

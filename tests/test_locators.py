@@ -60,7 +60,9 @@ def tools_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("tools") / "venv"
     env = {**os.environ, "VIRTUAL_ENV": ""}
     sh(uv(), "venv", "--quiet", "--python", sys.executable, venv, env=env)
-    sh(uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python", *TOOLS, env=env)
+    # pdm[locked]: the versions pdm was released with (a newer hishel breaks its locking).
+    wanted = [f"{tool}[locked]" if tool == "pdm" else tool for tool in TOOLS]
+    sh(uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python", *wanted, env=env)
     return venv / "bin"
 
 
