@@ -13,6 +13,9 @@ from typing import Any
 
 from .names import EXTENSION_MODULE
 
+# jupyter_server finds the extension's hooks by their (underscored) names.
+__all__: list[str] = []
+
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": EXTENSION_MODULE}]

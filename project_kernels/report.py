@@ -12,6 +12,14 @@ from .environments import Environment
 if TYPE_CHECKING:
     from .declarations import Declaration
 
+__all__ = [
+    "declared_report",
+    "describe",
+    "sanitize",
+    "show",
+    "unusable_report",
+]
+
 #: Unicode categories shown as ``?``: controls (escape sequences, newlines), format
 #: characters (bidirectional overrides, zero-width), surrogates (undecodable bytes of a
 #: file name), private use, and line/paragraph separators.

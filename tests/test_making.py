@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +30,9 @@ from jupyter import (
     running_server,
     write_notebook,
 )
+from making import LOCAL, PREFIX, local_package, runs_in, until, uv_env, uv_project
 
 pytestmark = pytest.mark.slow
-
-PREFIX = "import sys; print(sys.prefix)"
-LOCAL = "import localdep; print(localdep.VALUE)"
 
 
 @dataclass
@@ -47,41 +45,6 @@ class World:
     localdep: Path
     #: The wrapper, given to the server as c.ProjectKernels.tool_paths["uv"].
     tool: Path
-
-
-def uv_env() -> dict[str, str]:
-    """uv as the tests run it: the machine's cache (fast installs), never a Python download."""
-    cache = subprocess.check_output([uv(), "cache", "dir"], text=True).strip()
-    return {"UV_CACHE_DIR": cache, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
-
-
-def local_package(where: Path, name: str = "localdep", value: int = 42) -> Path:
-    """A local package that uv builds from its directory (what a project's own code is)."""
-    package = where / name
-    (package / name).mkdir(parents=True)
-    (package / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "1.0"\n\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-    )
-    (package / name / "__init__.py").write_text(f"VALUE = {value}\n")
-    return package
-
-
-def uv_project(root: Path, name: str, dependency: str = "localdep", source: str = "") -> Path:
-    """A locked uv project with a notebook directory, as a clone has it: no .venv."""
-    project = root / name
-    (project / "notebooks").mkdir(parents=True)
-    (project / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
-        f'dependencies = ["{dependency}"]\n\n'
-        f"[tool.uv]\npackage = false\n\n[tool.uv.sources]\n{dependency} = {{ path = "
-        f'"{source or "../localdep"}" }}\n'
-    )
-    subprocess.run(
-        [uv(), "lock", "--quiet"], cwd=project, env={**os.environ, **uv_env()}, check=True
-    )
-    assert (project / "uv.lock").is_file() and not (project / ".venv").exists()
-    return project
 
 
 @pytest.fixture(scope="module")
@@ -114,37 +77,6 @@ def server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[J
     env = {**uv_env(), "XDG_CACHE_HOME": str(world.cache)}
     with running_server(world.root, tmp_path_factory.mktemp("server"), config, env=env) as srv:
         yield srv
-
-
-def until(check: Callable[[], ExecuteResult | None], timeout: float = 120) -> ExecuteResult:
-    """Retry ``check`` until it returns a result (the kernel changes process in between)."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except Exception as error:
-            last = error
-            result = None
-        if result is not None:
-            return result
-        time.sleep(0.5)
-    raise TimeoutError(f"gave up waiting: {last!r}")
-
-
-def runs_in(server: JupyterServer, kernel: str, code: str = PREFIX) -> ExecuteResult:
-    """The first answer of the kernel (once made) that ran ``code``."""
-    answers: list[ExecuteResult] = []
-
-    def ran() -> ExecuteResult | None:
-        result = server.execute(kernel, code, timeout=300)
-        answers.append(result)
-        return result if result.status == "ok" else None
-
-    try:
-        return until(ran)
-    except TimeoutError as error:
-        raise TimeoutError(f"{error}; last answers: {answers[-2:]}") from None
 
 
 def uv_runs(world: World, project: Path, command: str) -> int:

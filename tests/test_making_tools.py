@@ -19,28 +19,11 @@ from pathlib import Path
 import pytest
 from envfactory import uv
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
-from test_locators import clean_environ, home_variables, tools_bin  # noqa: F401 (fixture)
-from test_making import LOCAL, runs_in
+from making import LOCAL, local_wheel, runs_in, tools_environ
 
 pytestmark = pytest.mark.slow
 
 TOOLS = ("poetry", "pdm", "pipenv", "hatch")
-
-
-def local_wheel(where: Path) -> Path:
-    """A wheel of the local package every project depends on."""
-    source = where / "localdep-src"
-    (source / "localdep").mkdir(parents=True)
-    (source / "pyproject.toml").write_text(
-        '[project]\nname = "localdep"\nversion = "1.0"\n\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-    )
-    (source / "localdep" / "__init__.py").write_text("VALUE = 42\n")
-    out = where / "dist"
-    subprocess.run(
-        [uv(), "build", "--wheel", "--quiet", "--out-dir", str(out), str(source)], check=True
-    )
-    return next(out.glob("localdep-1.0-*.whl"))
 
 
 def projects(root: Path, wheel: Path) -> dict[str, Path]:
@@ -81,7 +64,7 @@ def projects(root: Path, wheel: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def setup(
     tmp_path_factory: pytest.TempPathFactory,
-    tools_bin: Path,  # noqa: F811
+    tools_bin: Path,
 ) -> Iterator[tuple[JupyterServer, dict[str, Path]]]:
     base = tmp_path_factory.mktemp("tools-making")
     root, home = base / "root", base / "home"
@@ -91,8 +74,7 @@ def setup(
     cache = subprocess.check_output([uv(), "cache", "dir"], text=True).strip()
     python_dir = Path(sys.base_prefix) / "bin"
     env = {
-        **clean_environ(),
-        **home_variables(home),
+        **tools_environ(home),
         "PATH": os.pathsep.join([str(python_dir), "/usr/bin", "/bin"]),
         "UV_CACHE_DIR": cache,
         "UV_PYTHON_DOWNLOADS": "never",

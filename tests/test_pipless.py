@@ -12,28 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from envfactory import make_env, uv
+from envfactory import make_env
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
+from making import local_wheel
 
 from project_kernels.pipless import STARTUP_FILE, with_server_tools
 
 pytestmark = pytest.mark.slow
-
-
-def wheel(where: Path, name: str) -> Path:
-    """A wheel of a one-module local package (built once; pip needs no build backend then)."""
-    source = where / "src" / name
-    (source / name).mkdir(parents=True)
-    (source / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "1.0"\n\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-    )
-    (source / name / "__init__.py").write_text(f"NAME = {name!r}\n")
-    subprocess.run(
-        [uv(), "build", "--wheel", "--quiet", "--out-dir", str(where / "dist"), str(source)],
-        check=True,
-    )
-    return next((where / "dist").glob(f"{name}-1.0-*.whl"))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +39,7 @@ def server(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jup
 def test_pip_in_a_cell_installs_into_and_uninstalls_from_the_notebooks_environment(
     root: Path, server: JupyterServer
 ) -> None:
-    built = wheel(root.parent, "shellpkg")
+    built = local_wheel(root.parent / "a", "shellpkg")
     kernel = server.kernel_for("uvproj/nb.ipynb")
     installed = server.execute(kernel, f"!pip install --no-index {built}", timeout=300)
     assert installed.status == "ok" and "Successfully installed shellpkg" in installed.stdout
@@ -74,7 +59,7 @@ def test_pip_in_a_cell_installs_into_and_uninstalls_from_the_notebooks_environme
 def test_pip_magic_installs_into_the_notebooks_environment(
     root: Path, server: JupyterServer
 ) -> None:
-    built = wheel(root.parent, "magicpkg")
+    built = local_wheel(root.parent / "b", "magicpkg")
     kernel = server.kernel_for("uvproj/other.ipynb")
     installed = server.execute(kernel, f"%pip install --no-index {built}", timeout=300)
     assert installed.status == "ok", installed
