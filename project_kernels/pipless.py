@@ -20,6 +20,7 @@ Only files are looked at (one ``stat`` for ``bin/pip``); nothing runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -37,14 +38,18 @@ PIP_VARIABLE = "PROJECT_KERNELS_PIP"
 CHAINED_STARTUP_VARIABLE = "PROJECT_KERNELS_PYTHONSTARTUP"
 
 
-def server_tool_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def server_tool_dirs() -> tuple[str, ...]:
     """The server's own program directories: its Python's ``bin`` (pip, jupyter, and uv
-    when installed with ``project-kernels[uv]``) and where the uv package keeps uv."""
+    when installed with ``project-kernels[uv]``) and where the uv package keeps uv.
+
+    Looked up once per process: they do not move while the server runs.
+    """
     dirs = [str(Path(sys.executable).parent)]
     uv = uv_from_package()
     if uv is not None and str(uv.parent) not in dirs:
         dirs.append(str(uv.parent))
-    return dirs
+    return tuple(dirs)
 
 
 def with_server_tools(env: dict[str, str], environment: Environment | None) -> dict[str, str]:

@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import pid_alive
 from planted import PYTHON, plant_venv
 
 from project_kernels.decision import LaunchMode, LaunchPlan, decide
@@ -28,6 +30,7 @@ from project_kernels.making.carry import make_and_decide
 from project_kernels.making.settings import MakingSettings
 from project_kernels.names import DIAGNOSIS_VARIABLE
 from project_kernels.resolver import LaunchRequest
+from project_kernels.schema import plan_json
 from project_kernels.settings import OnMissing, Settings
 
 UV_PROJECT = '[project]\nname = "demo"\nversion = "0.1"\ndependencies = []\n'
@@ -378,3 +381,66 @@ def test_a_build_that_leaves_the_environment_missing_is_not_repeated(
     plan, outcomes = make_and_decide(request, settings)
     assert len(outcomes) == 1 and plan.mode is LaunchMode.NOTICE
     assert "still missing after its tools succeeded" in plan.message
+
+
+def test_a_build_is_stopped_after_create_timeout(tmp_path: Path, home: Path) -> None:
+    directory = project(tmp_path, DECLARED["pixi.toml"][0])
+    # The fake pixi starts a child that would outlive it: the whole group is stopped.
+    fake = tool(tmp_path / "bin", "pixi", f'sleep 60 & echo $! > "{tmp_path}/child"\nsleep 60')
+    settings = settings_for(home, enabled=True, timeout=1.0, tool_paths={"pixi": str(fake)})
+    request = LaunchRequest(
+        cwd=str(directory / "notebooks"), root_dir=tmp_path, home=home, env=env_of(home)
+    )
+    plan, outcomes = make_and_decide(request, settings)
+    assert [o.reason for o in outcomes] == ["it did not finish within 1 seconds"]
+    assert outcomes[0].seconds < 30
+    assert "it did not finish within 1 seconds" in plan.message
+    child = int((tmp_path / "child").read_text())
+    assert not pid_alive(child)
+
+
+def test_doctor_lists_a_declared_environment_kept_outside_the_project(
+    tmp_path: Path, home: Path
+) -> None:
+    directory = project(tmp_path, DECLARED["Pipfile"][0])
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text("")
+    env = {**os.environ, **env_of(home), "JUPYTER_CONFIG_DIR": str(config), "COLUMNS": "200"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "project_kernels", "doctor", str(directory / "notebooks")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert shown.returncode == 1
+    lines = shown.stdout.splitlines()
+    level = lines.index(f"  {directory}")
+    workon = home / ".local" / "share" / "virtualenvs"
+    assert lines[level + 1].startswith(f"    declared {workon}/project-")  # its whole path
+    assert f"`cd {directory}; pipenv install` makes it" in lines[level + 1]
+    assert f"Fix: Make it: cd {directory}; pipenv install" in shown.stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "project_kernels", "which", "--json", str(directory)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    launch = json.loads(report.stdout)["launch"]
+    assert launch["mode"] == "notice" and launch["making"] is None
+    assert launch["declared"]["kind"] == "pipenv"
+    assert launch["declared"]["command"] == ["pipenv", "install"]
+
+
+def test_the_plan_json_says_what_is_being_made(tmp_path: Path, home: Path) -> None:
+    directory = project(tmp_path, DECLARED["pixi.toml"][0])
+    fake = tool(tmp_path / "bin", "pixi", "exit 0")
+    settings = settings_for(home, enabled=True, tool_paths={"pixi": str(fake)})
+    plan = decided(directory / "notebooks", home, settings)
+    shown = plan_json(plan, tmp_path)
+    assert shown["mode"] == "making"
+    assert shown["declared"]["project"] == str(directory)
+    assert shown["making"]["commands"] == [f"cd {directory}; pixi install -e default"]
+    assert shown["making"]["what"].startswith("the pixi environment of")

@@ -167,6 +167,26 @@ def test_a_restart_during_the_build_waits_for_it(world: World, server: JupyterSe
     assert uv_runs(world, project, "sync") == 1
 
 
+def test_an_interrupt_stops_waiting_in_the_cell_not_the_build(
+    world: World, server: JupyterServer
+) -> None:
+    project = uv_project(world.root, "slow-interrupted")
+    kernel = server.kernel_for("slow-interrupted/notebooks/nb.ipynb")
+    answers: list[ExecuteResult] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(server.execute(kernel, PREFIX, timeout=300))
+    )
+    waiting.start()
+    time.sleep(2)  # the cell waits for the build, which takes 5 s more
+    assert server.interrupt(kernel).ok
+    waiting.join(60)
+    assert answers and answers[0].error is not None, answers
+    assert answers[0].error["ename"] == "KeyboardInterrupt"
+    assert "still being made" in answers[0].error["traceback"][0]
+    assert runs_in(server, kernel).stdout.strip() == str(project / ".venv")
+    assert uv_runs(world, project, "sync") == 1
+
+
 def test_a_failed_build_is_explained_nothing_half_made_is_used_and_it_is_tried_again(
     world: World, server: JupyterServer
 ) -> None:

@@ -43,6 +43,9 @@ __all__ = ["MakingKernel", "main"]
 
 #: How often the log and the instructions are looked at.
 TICK = 0.1
+#: What jupyter_client's launcher adds to a kernel's variables (not in the plan's): the
+#: real kernel needs them too, ``JPY_PARENT_PID`` above all (ipykernel exits with its server).
+LAUNCHER_VARIABLES = ("JPY_PARENT_PID", "JPY_INTERRUPT_EVENT", "IPY_INTERRUPT_EVENT")
 
 
 @dataclass
@@ -96,6 +99,9 @@ class MakingKernel:
         self.execution_count = 0
         self.interrupted = False
         self.running = True
+        parent = os.environ.get("JPY_PARENT_PID", "")
+        #: The server that started this kernel: when it is gone, so is this kernel.
+        self.parent_pid = int(parent) if parent.isdigit() and parent != "1" else None
 
     # -- sockets ---------------------------------------------------------------------------
 
@@ -196,6 +202,8 @@ class MakingKernel:
                 self._serve(self.shell)
             self._follow()
             self._tick()
+            if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                self.running = False  # the server died: nobody will ever read this kernel
 
     def _serve(self, socket: zmq.Socket[bytes]) -> None:
         while self.running:
@@ -373,7 +381,11 @@ class MakingKernel:
             self.instructions.unlink()
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(handover.argv[0], handover.argv, handover.env)
+        env = dict(handover.env)
+        for name in LAUNCHER_VARIABLES:
+            if name in os.environ:
+                env.setdefault(name, os.environ[name])
+        os.execve(handover.argv[0], handover.argv, env)
 
 
 def _connection_file(argv: list[str]) -> str:
