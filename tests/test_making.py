@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import pid_alive
 from envfactory import make_env, uv
 from jupyter import (
     PROJECT_KERNELS_CONFIG,
@@ -165,6 +166,24 @@ def test_a_restart_during_the_build_waits_for_it(world: World, server: JupyterSe
     assert server.restart(kernel).ok
     assert runs_in(server, kernel).stdout.strip() == str(project / ".venv")
     assert uv_runs(world, project, "sync") == 1
+
+
+def test_no_kernel_outlives_its_server(world: World, tmp_path: Path) -> None:
+    uv_project(world.root, "ended")
+    config = PROJECT_KERNELS_CONFIG + "c.ProjectKernels.create_environments = True\n"
+    env = {**uv_env(), "XDG_CACHE_HOME": str(world.cache)}
+    with running_server(world.root, tmp_path, config, env=env) as srv:
+        made = srv.kernel_for("ended/notebooks/nb.ipynb")
+        runs_in(srv, made)  # the making kernel became the environment's
+        waiting = srv.kernel_for("ended/notebooks/other.ipynb")  # a plain start, to compare
+        pids = [
+            int(runs_in(srv, k, "import os; print(os.getpid())").stdout) for k in (made, waiting)
+        ]
+        srv.stop()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.5)
+    assert not any(pid_alive(p) for p in pids)
 
 
 def test_an_interrupt_stops_waiting_in_the_cell_not_the_build(
