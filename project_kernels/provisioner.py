@@ -25,6 +25,7 @@ from .making.launch import ServerMaking, make_in_foreground, note_use, spec_env
 from .names import INSTRUCTIONS_VARIABLE, is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .settings import Settings
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
@@ -94,7 +95,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
         return kwargs
 
     def _start_making(
-        self, request: LaunchRequest, plan: LaunchPlan, settings: Any, kwargs: dict[str, Any]
+        self, request: LaunchRequest, plan: LaunchPlan, settings: Settings, kwargs: dict[str, Any]
     ) -> ServerMaking:
         """Carry ``plan`` out while the making kernel shows it (see :mod:`.making.launch`)."""
         connection = Path(getattr(self.parent, "connection_file", "") or "kernel.json")

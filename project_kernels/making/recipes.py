@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from ..activation import deactivated
 from ..declarations import Declaration
 from ..environments import Environment, Kind
@@ -355,8 +357,6 @@ def server_python_satisfies(specifier: str | None) -> bool:
     """Whether the server's own Python meets a ``requires-python`` specifier."""
     if not specifier:
         return True
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
     try:
         return SpecifierSet(specifier).contains(
             ".".join(str(n) for n in sys.version_info[:3]), prereleases=True
