@@ -20,7 +20,8 @@ Measured, in interleaved rounds:
   stock with a kernelspec pointing at the same environment; the probe inside the servers lists
   the processes each start created (project-kernels: the kernel, nothing else);
 - ``bytecode``: kernel starts with ``PYTHONDONTWRITEBYTECODE=1`` from an environment made by
-  hand (``uv sync`` does not compile) and from one project-kernels made (compiled).
+  hand that no kernel ran from yet (``uv sync`` does not compile) and from one
+  project-kernels made (compiled).
 """
 
 from __future__ import annotations
@@ -293,15 +294,35 @@ def run(work: Path, rounds: int) -> dict[str, Any]:
                 for s in seen["spawns"]
             ]
             second.append({"seconds": started["total"], "processes": spawns})
-        bytecode = bytecode_starts(
-            Server(sys.executable, root, work, "", {**env, "PYTHONDONTWRITEBYTECODE": "1"}),
-            prefix,
-            {
-                "made by hand (uv sync)": root / "hand-0" / ".venv",
-                "made by project-kernels": root / "pk-0" / ".venv",
-            },
-            max(rounds, 3),
+        # An environment made by hand that no kernel ever wrote bytecode into.
+        uncompiled = clone(template, root, "hand-uncompiled")
+        subprocess.run([uv, "sync", "--quiet"], cwd=uncompiled, check=True, env=uv_env())
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(uncompiled / ".venv" / "bin" / "python"),
+                "ipykernel",
+            ],
+            check=True,
+            env=uv_env(),
         )
+        quiet = Server(sys.executable, root, work, "", {**env, "PYTHONDONTWRITEBYTECODE": "1"})
+        try:
+            bytecode = bytecode_starts(
+                quiet,
+                prefix,
+                {
+                    "made by hand (uv sync, not compiled)": uncompiled / ".venv",
+                    "made by project-kernels": root / "pk-0" / ".venv",
+                },
+                max(rounds, 3),
+            )
+        finally:
+            quiet.stop()
     finally:
         ours.stop()
         stock.stop()
