@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import pid_alive
 from envfactory import make_env, uv
@@ -28,6 +29,7 @@ from jupyter import (
     PROJECT_KERNELS_CONFIG,
     ExecuteResult,
     JupyterServer,
+    clean_environ,
     running_server,
     write_notebook,
 )
@@ -362,6 +364,46 @@ def fix_line(result: ExecuteResult) -> str:
     text = "\n".join(result.error["traceback"])
     line = next(line for line in text.splitlines() if line.startswith("Fix:"))
     return line.split(": ", 2)[-1]
+
+
+def test_nbconvert_makes_the_environment_before_the_kernel_starts(
+    world: World, tmp_path: Path
+) -> None:
+    project = uv_project(world.root, "batch")
+    notebook = project / "notebooks" / "report.ipynb"
+    write_notebook(notebook, LOCAL + "; import sys; print(sys.prefix)")
+    env = {
+        **clean_environ(),
+        **uv_env(),
+        "JUPYTER_DEFAULT_PROVISIONER_NAME": "project-kernels",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(world.cache),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ProjectKernels.create_environments=True",
+            "--output-dir",
+            str(tmp_path),
+            str(notebook),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    executed = nbformat.read(tmp_path / "report.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in executed.cells[0].outputs).split()
+    assert printed == ["42", str(project / ".venv")]
+    assert "uv sync" in done.stderr  # the tools' output went to the log
 
 
 def test_fix_makes_the_environment_from_the_command_line(world: World, tmp_path: Path) -> None:
