@@ -130,8 +130,7 @@ class ServerMaking:
         self, base_cmd: list[str], finalize: Callable[[dict[str, str]], dict[str, str]]
     ) -> None:
         """Begin carrying the plan out, for a kernel launched with ``base_cmd``'s connection."""
-        self.instructions.write_text("", encoding="utf-8")
-        os.chmod(self.instructions, 0o600)
+        write_private(self.instructions, "")
         self.task = asyncio.ensure_future(self._carry_out(base_cmd, finalize))
 
     def cancel(self) -> None:
@@ -230,8 +229,7 @@ class ServerMaking:
 
 def _start_build(recipe: Recipe, recipe_file: Path, requested: float) -> subprocess.Popen[bytes]:
     """Start ``python -m project_kernels.making`` for ``recipe``, in a session of its own."""
-    recipe_file.write_text(json.dumps(recipe_json(recipe)), encoding="utf-8")
-    os.chmod(recipe_file, 0o600)
+    write_private(recipe_file, json.dumps(recipe_json(recipe)))
     return subprocess.Popen(
         [
             sys.executable,
@@ -245,6 +243,13 @@ def _start_build(recipe: Recipe, recipe_file: Path, requested: float) -> subproc
         stdout=subprocess.DEVNULL,
         start_new_session=True,  # a restart kills the kernel's group, not the build
     )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by this user only, from its creation (it holds variables)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def spec_env(spec_env_entries: Mapping[str, str], env: dict[str, str]) -> dict[str, str]:
