@@ -61,7 +61,8 @@ def with_server_tools(env: dict[str, str], environment: Environment | None) -> d
     first = entries[:1] if entries and entries[0] == bin_dir else []
     added = [d for d in server_tool_dirs() if d not in entries]
     env["PATH"] = os.pathsep.join([*first, *added, *entries[len(first) :]])
-    if environment is not None and not (environment.bin_dir / "pip").exists():
+    # os.path.exists: an environment you may not read (explained elsewhere) has no pip here.
+    if environment is not None and not os.path.exists(environment.bin_dir / "pip"):
         env["PIP_PYTHON"] = str(environment.interpreter)
         env[PIP_VARIABLE] = sys.executable
         previous = env.get("PYTHONSTARTUP", "")

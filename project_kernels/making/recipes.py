@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterable, Mapping
@@ -198,7 +199,7 @@ def for_ipykernel(
         argv: tuple[str, ...] = (str(uv), "pip", "install", "--python", python, "ipykernel")
         shown = f"uv pip install --python {shlex.quote(python)} ipykernel"
         environ = tool_environ(base_env, "uv")
-    elif (environment.bin_dir / "pip").exists():
+    elif os.path.exists(environment.bin_dir / "pip"):
         argv = (python, "-m", "pip", "install", "ipykernel")
         shown = f"{shlex.quote(python)} -m pip install ipykernel"
         environ = tool_environ(base_env, "pip")
