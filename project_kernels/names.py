@@ -14,6 +14,7 @@ __all__ = [
     "EXTENSION_MODULE",
     "INSTRUCTIONS_VARIABLE",
     "IPYKERNEL_ARGV",
+    "LABEXTENSION_NAME",
     "MAKING_VARIABLE",
     "NATIVE_KERNEL",
     "PROVISIONER_NAME",
@@ -30,6 +31,8 @@ PROVISIONER_NAME = "project-kernels"
 NATIVE_KERNEL = "python3"
 #: The key under ``ServerApp.jpserver_extensions`` (users' ``config.d`` files name it).
 EXTENSION_MODULE = "project_kernels.extension"
+#: The JupyterLab extension's directory under ``share/jupyter/labextensions``.
+LABEXTENSION_NAME = "project-kernels"
 #: The variable jupyter_client reads for the provisioner of kernelspecs that name none.
 PROVISIONER_VARIABLE = "JUPYTER_DEFAULT_PROVISIONER_NAME"
 #: The variable that carries the diagnosis to the fallback kernel.
