@@ -134,8 +134,10 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
     ``plan`` None is a kernel project-kernels passed through untouched (not ipykernel).
     ``relative`` is the environment's path below ``root`` (the server's), when it is there.
     ``declared`` is the environment the project declares but nobody made (mode ``notice``,
-    or ``fallback``/``error`` per ``on_missing``, or ``making`` while it is made);
-    ``making`` what is being made (mode ``making``).
+    or ``fallback``/``error`` per ``on_missing``, or ``making`` while it is made): then
+    ``relative`` and ``kind`` are those of the environment it declares, and
+    ``environment`` stays null (nothing runs from it yet); ``making`` what is being made
+    (mode ``making``).
     """
     if plan is None:
         return {
@@ -159,18 +161,21 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
             if walk is not None
             else "nothing said where the notebook is"
         )
-        if plan.declared is not None:
-            where = plan.declared.summary()
+        declared = plan.declared
+        shown: dict[str, Any] = {}
+        if declared is not None:
+            where = declared.summary()
+            target = declared.environment
+            shown = {"kind": declared.kind.value, "relative": _below(target, root)}
         return {
             **plan_json(None),
             "mode": plan.mode.value,
             "reason": where,
             "message": plan.message,
+            **shown,
             **extra,
         }
-    relative = None
-    if root is not None and is_within(environment.root, root):
-        relative = environment.root.relative_to(root).as_posix()
+    relative = _below(environment.root, root)
     details = environment_json(environment)
     assert details is not None
     return {
@@ -185,3 +190,10 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
         "details": details,
         **extra,
     }
+
+
+def _below(path: Path | None, root: Path | None) -> str | None:
+    """``path`` relative to ``root``, when it is there."""
+    if path is None or root is None or not is_within(path, root):
+        return None
+    return path.relative_to(root).as_posix()
