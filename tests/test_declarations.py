@@ -442,5 +442,7 @@ def test_the_plan_json_says_what_is_being_made(tmp_path: Path, home: Path) -> No
     shown = plan_json(plan, tmp_path)
     assert shown["mode"] == "making"
     assert shown["declared"]["project"] == str(directory)
+    assert shown["relative"] == "project/.pixi/envs/default" and shown["kind"] == "pixi"
+    assert shown["environment"] is None  # nothing runs from it yet
     assert shown["making"]["commands"] == [f"cd {directory}; pixi install -e default"]
     assert shown["making"]["what"].startswith("the pixi environment of")
