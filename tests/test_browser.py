@@ -298,6 +298,7 @@ def test_a_cloned_uv_project_is_made_in_the_notebook_then_runs_there(
     with notebook_page(browser, making_lab, notebook, "making-environment") as page:
         output = run_first_cell(page)
         expect(output.first).to_contain_text("[project-kernels] Making the uv environment")
+        expect(page.locator(LAB_LABEL)).to_have_text("survey/.venv · being made")
         expect(output.last).to_contain_text("run it again", timeout=300_000)
         assert "uv sync" in output.first.inner_text()
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -306,5 +307,7 @@ def test_a_cloned_uv_project_is_made_in_the_notebook_then_runs_there(
         cell.locator(".cm-content").click()
         page.keyboard.press("Shift+Enter")
         expect(cell.locator(".jp-OutputArea-output")).to_have_text(str(environment), timeout=90_000)
-        # No "kernel restarting" dialog: the kernel became the environment's in place.
+        # No "kernel restarting" dialog: the kernel became the environment's in place, and
+        # the status bar names it.
         expect(page.get_by_text("Kernel Restarting")).to_have_count(0)
+        expect(page.locator(LAB_LABEL)).to_have_text(f"survey/.venv · {PYTHON}")

@@ -372,6 +372,8 @@ class MakingKernel:
 
     def _become(self, handover: Handover) -> None:
         """Close everything and exec the real kernel on the same connection file."""
+        # As a restart would: front ends ask again what the kernel runs from (the status bar).
+        self.status("starting", None)
         self._stop_heartbeat.set()
         self._heartbeat.join(2)
         for socket in (self.shell, self.control, self.stdin, self.iopub):
