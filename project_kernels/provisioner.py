@@ -23,9 +23,11 @@ from .config import settings_for
 from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
 from .discovery import normalize
 from .failure_memory import FailureMemory
-from .names import is_ipykernel_command
+from .making.launch import ServerMaking, make_in_foreground, note_use, spec_env
+from .names import INSTRUCTIONS_VARIABLE, is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .settings import Settings
 from .slurm.job import SlurmKernel
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
@@ -69,16 +71,25 @@ class ProjectKernelProvisioner(LocalProvisioner):
         self.slurm: SlurmKernel | None = None
         self._exit_explanation = ""
         self._server_ip: str | None = None
+        #: The environment being made for this kernel (in a server), if any.
+        self._making: ServerMaking | None = None
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Decide what launches, activate it in ``env``, and re-target the command."""
         if not is_ipykernel_command(self.kernel_spec.argv, self.kernel_spec.language or ""):
             self.launch_plan = None
             return await super().pre_launch(**kwargs)
+        self._stop_making()
         request = self._request(kwargs, await self._pinned())
-        plan = await asyncio.get_running_loop().run_in_executor(
-            None, decide, request, settings_for(self), self._memory()
-        )
+        settings = settings_for(self)
+        loop = asyncio.get_running_loop()
+        plan = await loop.run_in_executor(None, decide, request, settings, self._memory())
+        if plan.mode is LaunchMode.MAKING and self._server_kernel_manager() is None:
+            # No one would see a making kernel: build now, then start what was made.
+            plan = await loop.run_in_executor(
+                None, make_in_foreground, request, settings, self._memory(), self.log
+            )
+        note_use(plan)
         self.launch_plan = plan
         self._log_plan(plan)
         if plan.mode is LaunchMode.ERROR and not plan.exits:
@@ -86,8 +97,41 @@ class ProjectKernelProvisioner(LocalProvisioner):
         kwargs["env"] = plan.env
         self._restore_server_address()
         kwargs = await super().pre_launch(**kwargs)
+        if plan.mode is LaunchMode.MAKING:
+            self._making = self._start_making(request, plan, settings, kwargs)
         kwargs["cmd"] = plan.command(kwargs["cmd"])
         return kwargs
+
+    def _start_making(
+        self, request: LaunchRequest, plan: LaunchPlan, settings: Settings, kwargs: dict[str, Any]
+    ) -> ServerMaking:
+        """Carry ``plan`` out while the making kernel shows it (see :mod:`.making.launch`)."""
+        connection = Path(getattr(self.parent, "connection_file", "") or "kernel.json")
+        instructions = connection.with_name(f"pk-making-{connection.stem}.jsonl")
+        kwargs["env"][INSTRUCTIONS_VARIABLE] = str(instructions)
+        making = ServerMaking(
+            request, plan, settings, self._memory(), instructions, self._planned, self.log
+        )
+        making.start(list(kwargs["cmd"]), self._final_env)
+        return making
+
+    def _planned(self, plan: LaunchPlan) -> None:
+        """What the making kernel became: the plan now carried out."""
+        self.launch_plan = plan
+        self._launched_at = time.monotonic()
+        self._log_plan(plan)
+
+    def _final_env(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` as :meth:`pre_launch` hands a kernel its variables (the kernelspec's
+        ``env`` entries applied, then :meth:`_finalize_env`)."""
+        env = spec_env(self.kernel_spec.env or {}, env)
+        self._finalize_env(env)
+        return env
+
+    def _stop_making(self) -> None:
+        if self._making is not None:
+            self._making.cancel()
+            self._making = None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         """Launch as LocalProvisioner does (or as a Slurm job), remembering when."""
@@ -168,7 +212,9 @@ class ProjectKernelProvisioner(LocalProvisioner):
         return await super().terminate(restart)
 
     async def cleanup(self, restart: bool = False) -> None:
-        """As LocalProvisioner; a Slurm job is cancelled if still there and its files removed."""
+        """As LocalProvisioner; a making kernel that is gone stops being followed, and a
+        Slurm job is cancelled if still there and its files removed."""
+        self._stop_making()
         if self.slurm is not None:
             await self.slurm.cleanup()
             self.slurm = None
@@ -230,9 +276,11 @@ class ProjectKernelProvisioner(LocalProvisioner):
         return failure_memory(owner)
 
     def _log_plan(self, plan: LaunchPlan) -> None:
-        if plan.environment is None:
+        if plan.mode is LaunchMode.MAKING:
+            self.log.info("project-kernels: %s", plan.message)
+        elif plan.mode is LaunchMode.STOCK:
             self.log.info("project-kernels: no project environment, starting the stock kernel")
-        elif plan.mode is LaunchMode.ENVIRONMENT:
+        elif plan.mode is LaunchMode.ENVIRONMENT and plan.environment is not None:
             self.log.info(
                 "project-kernels: starting the kernel from %s", describe(plan.environment)
             )
