@@ -33,7 +33,7 @@ from .picker import NAME_PREFIX, kernel_name
 from .probe import probe, startup_problem
 from .report import describe, sanitize, show
 from .resolver import LaunchRequest
-from .schema import candidate_json, environment_json, plan_json, with_schema
+from .schema import candidate_json, choice_json, environment_json, plan_json, with_schema
 from .settings import OnUnusable, Settings
 from .slurm.report import commands_found, missing_commands, slurm_json, slurm_lines
 
@@ -124,6 +124,7 @@ def cmd_which(args: argparse.Namespace) -> int:
                 "launch": plan_json(plan, root),
                 "slurm": slurm_json(plan.slurm, commands_found()),
                 "inline": _inline_json(plan, args.path),
+                "chosen_by": choice_json(walk.chosen_by if walk else None, root),
             }
         )
     elif plan.mode is LaunchMode.MAKING:
@@ -198,7 +199,7 @@ def _print_inline(plan: LaunchPlan, path: str) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print every directory the walk visited and every candidate's verdict."""
-    plan, settings, _ = _decision(args)
+    plan, settings, root = _decision(args)
     walk = plan.walk
     environment = plan.environment
     if args.run and environment is not None and environment.usable:
@@ -216,6 +217,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 "boundary": str(walk.boundary) if walk else None,
                 "visited": [str(p) for p in walk.visited] if walk else [],
                 "candidates": [candidate_json(c) for c in walk.candidates] if walk else [],
+                "chosen_by": choice_json(walk.chosen_by if walk else None, root),
                 "environment": environment_json(environment),
                 "slurm": slurm_json(plan.slurm, found),
                 "ok": ok,
@@ -313,6 +315,9 @@ def _print_candidate(candidate: Candidate, level: Path) -> None:
     elif candidate.environment is not None:
         verdict = "usable" if candidate.environment.usable else "UNUSABLE"
         print(f"    found {describe(candidate.environment)}: {verdict}")
+    if candidate.chosen_by is not None:
+        chosen_by = candidate.chosen_by
+        print(f"      named by {chosen_by.where()} ({chosen_by.setting()})")
 
 
 #: What the notebook gets, said for a person, for each way of launching without the environment.

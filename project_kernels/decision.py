@@ -7,9 +7,11 @@ the command line reports is what launches.
 The decision, step by step, and the order in which an environment's problems
 are attached (each step sees what the earlier ones found):
 
-1. **Find** (:func:`~.resolver.resolve`): the pinned environment, else the walk up
-   from the notebook. Inspection reads the environment's files and attaches what
-   stops it from running (no ipykernel, base Python gone, ...).
+1. **Find** (:func:`~.resolver.resolve`): the pinned environment, else the one the
+   notebook's metadata names, else the walk up from the notebook, where at each level
+   what the project there names comes first (:mod:`.choices`). Inspection reads the
+   environment's files and attaches what stops it from running (no ipykernel, base
+   Python gone, a named environment that is not there, ...).
 2. **Trust** (inside the walk, :func:`~.trust.trusted_only`): an environment someone
    else could have written gets ``untrusted`` problems *instead of* the others,
    whose fixes would have the person run it.
@@ -21,7 +23,8 @@ are attached (each step sees what the earlier ones found):
    (:func:`~.probe.probe`); one that still cannot import ipykernel gets a
    ``startup-failed`` problem.
 5. **Make?** With ``create_environments``: a notebook whose first code cell declares
-   its packages (PEP 723) gets the environment made from them; a project that
+   its packages (PEP 723), and that does not name its environment, gets the
+   environment made from them; a project that
    declares an environment its tool has not made (the walk stopped at a
    :class:`~.declarations.Declaration`) gets it made with that tool; an environment
    whose only problem is a missing ipykernel gets ipykernel. The plan says what to
@@ -59,6 +62,7 @@ from enum import Enum
 from pathlib import Path
 
 from .activation import activated, deactivated
+from .choices import CHOICE_PROBLEMS, ChoiceLevel
 from .declarations import Declaration
 from .discovery import Candidate, Walk
 from .environments import Environment, Kind, NotAnEnvironment, ProblemCode, inspect_venv
@@ -151,8 +155,10 @@ def decide(
 
     ``memory`` is the server's :class:`~.failure_memory.FailureMemory` (None: nothing died).
     """
-    inline = _inline_script(request, settings)
-    walk = _inline_walk(inline, request, settings) if inline else resolve(request, settings)
+    walk = resolve(request, settings)
+    # A notebook that names its environment runs there, whatever packages it declares.
+    inline = None if _named_by_notebook(walk) else _inline_script(request, settings)
+    walk = _inline_walk(inline, request, settings) if inline else walk
     walk, base = with_modules(walk, request.env, settings.modules)
     if walk is not None and memory is not None:
         walk = _examined_if_it_died(walk, base, memory)
@@ -175,6 +181,11 @@ def _explained_exit(plan: LaunchPlan, explanation: str, settings: Settings) -> L
         return replace(plan, mode=LaunchMode.ERROR, message=explanation, exits=True)
     env = fallback_env(environment, plan.env, explanation)
     return replace(plan, mode=LaunchMode.FALLBACK, env=env, message=explanation)
+
+
+def _named_by_notebook(walk: Walk | None) -> bool:
+    chosen_by = walk.chosen_by if walk is not None else None
+    return chosen_by is not None and chosen_by.level is ChoiceLevel.NOTEBOOK
 
 
 def _inline_script(request: LaunchRequest, settings: Settings) -> InlineScript | None:
@@ -297,7 +308,12 @@ def _plan(
     if environment.usable:
         env = with_server_tools(activated(environment, base_env), environment)
         return LaunchPlan(LaunchMode.ENVIRONMENT, env, environment, walk=walk)
-    message = unusable_report(environment, walk.start if walk else None, not_made)
+    message = unusable_report(
+        environment,
+        walk.start if walk else None,
+        not_made,
+        chosen_by=walk.chosen_by if walk else None,
+    )
     mode = settings.on_unusable
     if mode is OnUnusable.FALLBACK and not settings.fallback_available:
         mode = OnUnusable.ERROR
@@ -364,8 +380,9 @@ def fallback_env(
     environment: Environment, base_env: Mapping[str, str], message: str
 ) -> dict[str, str]:
     """The fallback kernel's variables: the broken environment's activation and the diagnosis."""
-    # An untrusted environment's bin/ must not come first on PATH for '!' commands either.
-    if is_untrusted(environment):
+    # An untrusted environment's bin/ must not come first on PATH for '!' commands either,
+    # nor what a project named that is no environment (nothing of it was judged).
+    if is_untrusted(environment) or any(p.code in CHOICE_PROBLEMS for p in environment.problems):
         env = dict(base_env)
     else:
         env = with_server_tools(activated(environment, base_env), environment)

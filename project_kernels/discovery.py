@@ -17,9 +17,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .declarations import Declaration
 from .environments import Environment, NotAnEnvironment, inspect_venv
+
+if TYPE_CHECKING:
+    from .choices import Choice
 
 __all__ = [
     "DEFAULT_NAMES",
@@ -58,6 +62,8 @@ class Candidate:
     #: The directory of the walk (or scan) that proposed it: a tool's environment may be
     #: kept far from the project that names it (poetry's, pipenv's, conda's).
     level: Path | None = None
+    #: The file (and line) that named it, when a project or notebook chose it (:mod:`.choices`).
+    chosen_by: Choice | None = None
 
     @property
     def ends_walk(self) -> bool:
@@ -93,6 +99,14 @@ class Walk:
         for candidate in self.candidates:
             if candidate.ends_walk:
                 return candidate.declared
+        return None
+
+    @property
+    def chosen_by(self) -> Choice | None:
+        """The file that named what the walk stopped at, when a project or notebook chose it."""
+        for candidate in self.candidates:
+            if candidate.ends_walk:
+                return candidate.chosen_by
         return None
 
     def with_environment(self, environment: Environment) -> Walk:

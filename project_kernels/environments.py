@@ -79,6 +79,10 @@ class ProblemCode(str, Enum):
     MODULES = "modules"
     SLURM = "slurm-options"
     STARTUP_FAILED = "startup-failed"
+    #: A project or notebook names an environment that is not there (or is no environment).
+    CHOSEN_MISSING = "chosen-missing"
+    #: A project or notebook names its environment in a way that cannot be followed.
+    CHOSEN_INVALID = "chosen-invalid"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 At each directory, from the notebook's up, the first of these that is there wins:
 
+0. what the project there names (``[tool.project-kernels]`` in ``pyproject.toml``, or
+   ``.project-kernels.toml``), in the walk only: see :mod:`project_kernels.choices`;
 1. ``.venv``, ``venv`` (``environment_names``): venvs made by venv, virtualenv, uv,
    and the in-project environments of poetry, pipenv, pdm and hatch;
 2. uv: a project's environment where ``UV_PROJECT_ENVIRONMENT`` puts it, or the
@@ -46,7 +48,15 @@ from .environments import Kind
 from .kinds import conda, hatch, pdm, pipenv, pixi, poetry, pyenv, uv
 from .kinds.base import Context, Level, ToolOptions
 
-__all__ = ["PRECEDENCE", "VENV_KINDS", "Context", "ToolOptions", "project_locators"]
+__all__ = [
+    "PRECEDENCE",
+    "VENV_KINDS",
+    "Context",
+    "Probe",
+    "ToolOptions",
+    "project_locators",
+    "tool_context",
+]
 
 #: The kinds the named directories (``.venv``, ``venv``) hold.
 VENV_KINDS = frozenset({Kind.VENV, Kind.VIRTUALENV, Kind.UV})
@@ -73,38 +83,69 @@ def project_locators(
     options: ToolOptions | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
+    choose: Probe | None = None,
 ) -> list[Locator]:
     """The locators for every allowed kind, in order of precedence.
 
     ``kinds`` None allows every kind. Tool configuration is read from
-    ``environ`` (the server's variables by default) and ``home``.
+    ``environ`` (the server's variables by default) and ``home``. ``choose`` (the
+    walk's: :func:`~.choices.choice_probe`) comes first of all: at its level, what a
+    project names beats every kind found there.
     """
     allowed = frozenset(Kind) if kinds is None else kinds
+    context = tool_context(options, environ, home)
+    levels = _LastLevel()
     locators: list[Locator] = []
+    if choose is not None:
+        locators.append(tool_locator([choose], context, levels))
     venv_kinds = allowed & VENV_KINDS
     if names and venv_kinds:
         located = named_directories(tuple(names))
         locators.append(located if venv_kinds == VENV_KINDS else only(located, venv_kinds, allowed))
     probes = [probe for kind, probe in PRECEDENCE if kind in allowed]
     if probes:
-        context = Context(
-            environ=dict(os.environ if environ is None else environ),
-            home=home if home is not None else Path(os.path.expanduser("~")),
-            options=options or ToolOptions(),
-        )
-        locators.append(tool_locator(probes, context))
+        locators.append(tool_locator(probes, context, levels))
     return locators
 
 
-def tool_locator(probes: Sequence[Probe], context: Context) -> Locator:
-    """One locator asking each tool's probe in turn, sharing one look at each marker file."""
+def tool_context(
+    options: ToolOptions | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Context:
+    """What the tools' probes read besides the directory: the server's variables and home."""
+    return Context(
+        environ=dict(os.environ if environ is None else environ),
+        home=home if home is not None else Path(os.path.expanduser("~")),
+        options=options or ToolOptions(),
+    )
+
+
+def tool_locator(
+    probes: Sequence[Probe], context: Context, levels: Callable[[Path], Level] = Level
+) -> Locator:
+    """One locator asking each tool's probe in turn, sharing one look at each marker file
+    (also with another locator given the same ``levels``)."""
 
     def locate(directory: Path) -> Iterator[Candidate]:
-        level = Level(directory)
+        level = levels(directory)
         for probe in probes:
             yield from probe(level, context)
 
     return locate
+
+
+class _LastLevel:
+    """The :class:`Level` of the directory asked last: the walk's choice and the tools look
+    at one level in turn, and share what they read there (``pyproject.toml`` once)."""
+
+    def __init__(self) -> None:
+        self._last: Level | None = None
+
+    def __call__(self, directory: Path) -> Level:
+        if self._last is None or self._last.directory != directory:
+            self._last = Level(directory)
+        return self._last
 
 
 def only(

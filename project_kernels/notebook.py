@@ -17,10 +17,16 @@ import json
 import mmap
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-__all__ = ["first_code_cell_source", "notebook_metadata"]
+__all__ = [
+    "MetadataEntry",
+    "first_code_cell_source",
+    "notebook_metadata",
+    "notebook_metadata_entry",
+]
 
 Buffer = Union[bytes, mmap.mmap]
 
@@ -56,6 +62,50 @@ def notebook_metadata(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError, NotNotebook, IndexError):
         return None
     return None
+
+
+@dataclass(frozen=True)
+class MetadataEntry:
+    """One value of a notebook's metadata, and the line of the file it starts on."""
+
+    value: Any
+    #: 1-based, as an editor counts (nbformat writes one key per line).
+    line: int
+
+
+#: Bytes counted at a time when finding a line number (no copy of a whole large notebook).
+_LINE_CHUNK = 1 << 20
+
+
+def notebook_metadata_entry(path: str | Path, *keys: str) -> MetadataEntry | None:
+    """``metadata[keys[0]][keys[1]]...`` and its line; None when absent or no notebook.
+
+    Like :func:`notebook_metadata`, only what is asked for is decoded. The line costs
+    one count of newlines up to the value, done only when the value is there: a
+    person told "line 1234 of report.ipynb" can go there.
+    """
+    try:
+        with _mapped(path) as data:
+            reader = _Reader(data)
+            position = reader.skip_ws(reader.start())
+            for key in ("metadata", *keys):
+                if data[position] != ord("{"):
+                    return None
+                found = next((at for name, at in reader.members(position) if name == key), None)
+                if found is None:
+                    return None
+                position = found
+            value = reader.decode(position, reader.value_end(position))
+            return MetadataEntry(value, _line_at(data, position))
+    except (OSError, ValueError, NotNotebook, IndexError):
+        return None
+
+
+def _line_at(data: Buffer, position: int) -> int:
+    lines = 1
+    for chunk in range(0, position, _LINE_CHUNK):
+        lines += data[chunk : min(chunk + _LINE_CHUNK, position)].count(b"\n")
+    return lines
 
 
 class _mapped:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .environments import Environment, ProblemCode
 
 if TYPE_CHECKING:
+    from .choices import Choice
     from .declarations import Declaration
 
 __all__ = [
@@ -44,8 +45,14 @@ PROBLEM_LABELS: dict[ProblemCode, str] = {
     ProblemCode.IPYKERNEL_TOO_OLD: "ipykernel too old",
     ProblemCode.UNTRUSTED: "not trusted",
     ProblemCode.MODULES: "modules fail to load",
+    ProblemCode.SLURM: "wrong Slurm options",
     ProblemCode.STARTUP_FAILED: "fails to start",
+    ProblemCode.CHOSEN_MISSING: "not found",
+    ProblemCode.CHOSEN_INVALID: "invalid choice",
 }
+
+#: A project or notebook named what is not there: no kind or versions to describe.
+_CHOICE_PROBLEMS = frozenset({ProblemCode.CHOSEN_MISSING, ProblemCode.CHOSEN_INVALID})
 
 #: Between the parts of a label.
 LABEL_SEPARATOR = " · "
@@ -99,16 +106,29 @@ def describe(environment: Environment) -> str:
     return f"{sanitize(str(environment.root))} ({', '.join(details)})"
 
 
-def unusable_report(environment: Environment, start: Path | None, not_made: str = "") -> str:
+def unusable_report(
+    environment: Environment,
+    start: Path | None,
+    not_made: str = "",
+    *,
+    chosen_by: Choice | None = None,
+) -> str:
     """What is wrong with ``environment`` and how to fix it, in plain sentences.
 
-    ``not_made`` says why the fix was not carried out automatically (``create_environments``).
+    ``not_made`` says why the fix was not carried out automatically (``create_environments``);
+    ``chosen_by`` is the file that named the environment, when a project or notebook did.
     """
-    lines = [
-        "The project environment for this notebook cannot run a kernel.",
-        "",
-        f"Environment: {describe(environment)}",
-    ]
+    lines = ["The project environment for this notebook cannot run a kernel.", ""]
+    if chosen_by is None:
+        lines.append(f"Environment: {describe(environment)}")
+    elif chosen_by.error:
+        # It names nothing that can be followed: the file is what to look at.
+        lines.append(f"Named by: {chosen_by.where()}")
+    else:
+        named = any(p.code in _CHOICE_PROBLEMS for p in environment.problems)
+        shown = sanitize(str(environment.root)) if named else describe(environment)
+        lines.append(f"Environment: {shown}")
+        lines.append(f"Named by: {chosen_by.where()} ({chosen_by.setting()})")
     for problem in environment.problems:
         lines += [f"Problem: {sanitize(problem.summary)}", f"Fix: {sanitize(problem.fix)}"]
     if not_made:

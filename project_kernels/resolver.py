@@ -6,12 +6,23 @@ launch on top of it, for the provisioner, the command line and every other adapt
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .discovery import Candidate, Walk, choose_boundary, choose_start, is_within, walk_up
+from .choices import Choice, chosen_candidate, read_notebook_choice
+from .discovery import (
+    Candidate,
+    Walk,
+    choose_boundary,
+    choose_start,
+    is_within,
+    normalize,
+    walk_up,
+)
 from .environments import Environment, Kind, NotAnEnvironment, Problem, ProblemCode, inspect_venv
+from .locators import tool_context
 from .report import sanitize
 from .settings import Settings
 from .trust import judge
@@ -47,7 +58,9 @@ class LaunchRequest:
 
 
 def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
-    """The walk for ``request``: its pinned environment, else up from the notebook.
+    """The walk for ``request``: its pinned environment, else the environment the
+    notebook's metadata names, else up from the notebook (where at each level what the
+    project there names comes first: :mod:`.choices`).
 
     None when nothing says where the notebook is.
     """
@@ -64,7 +77,32 @@ def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
     if not is_within(start, boundary):
         # Outside the configured limit only the notebook's own directory is looked at.
         boundary = start
-    return walk_up(start, boundary, settings.locators())
+    choice = _notebook_choice(request.session_name, root)
+    if choice is not None:
+        return _chosen_by_notebook(choice, start, boundary, settings)
+    return walk_up(start, boundary, settings.locators(choices=True))
+
+
+def _notebook_choice(session_name: str | None, root: Path | None) -> Choice | None:
+    """What the notebook's own metadata names, read only when the server said which
+    notebook this is (``JPY_SESSION_NAME``), and only for a notebook inside its root."""
+    name = session_name or ""
+    if not name.endswith(".ipynb") or not os.path.isabs(name):
+        return None
+    notebook = normalize(name)
+    if root is not None and not is_within(notebook, root):
+        return None
+    return read_notebook_choice(notebook)
+
+
+def _chosen_by_notebook(choice: Choice, start: Path, boundary: Path, settings: Settings) -> Walk:
+    """The walk of a notebook that names its environment: that one candidate, judged by
+    the same trust policy as everything the walk finds."""
+    context = tool_context(settings.tools)
+    found = chosen_candidate(choice, context, settings.environment_kinds)
+    if found.environment is not None:
+        found = replace(found, environment=judge(found.environment, settings.trust))
+    return Walk(start, boundary, (start,), (replace(found, level=start),))
 
 
 def pinned(environment: Path, settings: Settings) -> Walk:

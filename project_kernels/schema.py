@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .choices import Choice
 from .decision import LaunchPlan
 from .declarations import Declaration
 from .discovery import Candidate, is_within
@@ -21,6 +22,7 @@ from .slurm.job import SlurmKernel
 __all__ = [
     "JSON_SCHEMA",
     "candidate_json",
+    "choice_json",
     "declaration_json",
     "environment_json",
     "fix_command",
@@ -119,6 +121,23 @@ def fix_command(fix: str) -> str | None:
     return rest.strip() or None
 
 
+def choice_json(choice: Choice | None, root: Path | None = None) -> dict[str, Any] | None:
+    """Who named the environment: ``level`` (``project`` or ``notebook``), the ``file`` and
+    its ``line``, the ``key`` and ``value`` as written; ``relative`` is the file below
+    ``root`` (the server's); ``error`` why it names nothing that can be followed."""
+    if choice is None:
+        return None
+    return {
+        "level": choice.level.value,
+        "file": str(choice.file),
+        "relative": _below(choice.file, root),
+        "line": choice.line,
+        "key": choice.key or None,
+        "value": choice.value or None,
+        "error": choice.error or None,
+    }
+
+
 def candidate_json(candidate: Candidate) -> dict[str, Any]:
     """One candidate of a walk or a listing."""
     return {
@@ -127,6 +146,7 @@ def candidate_json(candidate: Candidate) -> dict[str, Any]:
         "skipped": candidate.skipped,
         "declared": declaration_json(candidate.declared),
         "level": str(candidate.level) if candidate.level else None,
+        "chosen_by": choice_json(candidate.chosen_by),
     }
 
 
@@ -139,7 +159,8 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
     or ``fallback``/``error`` per ``on_missing``, or ``making`` while it is made): then
     ``relative`` and ``kind`` are those of the environment it declares, and
     ``environment`` stays null (nothing runs from it yet); ``making`` what is being made
-    (mode ``making``).
+    (mode ``making``). ``chosen_by`` is the file (and line) of the project or notebook
+    that named the environment (:func:`choice_json`), null when discovery found it.
     """
     if plan is None:
         return {
@@ -154,10 +175,15 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
             "declared": None,
             "making": None,
             "slurm": None,
+            "chosen_by": None,
         }
     environment = plan.environment
     walk = plan.walk
-    extra = {"declared": declaration_json(plan.declared), "making": making_json(plan.making)}
+    extra = {
+        "declared": declaration_json(plan.declared),
+        "making": making_json(plan.making),
+        "chosen_by": choice_json(walk.chosen_by if walk is not None else None, root),
+    }
     if environment is None:
         where = (
             f"no project environment between {walk.start} and {walk.boundary}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from .choices import choice_probe
 from .discovery import DEFAULT_NAMES, Locator
 from .environments import Kind
 from .locators import ToolOptions, project_locators
@@ -62,14 +63,19 @@ class Settings:
     #: Whether and how declared environments are made (``create_environments``).
     making: MakingSettings = field(default_factory=MakingSettings)
 
-    def locators(self) -> list[Locator]:
+    def locators(self, *, choices: bool = False) -> list[Locator]:
         """The locators consulted at each level, in order of precedence.
 
         Each is wrapped in the trust policy, so that every environment found (walked,
-        pinned or listed) carries an ``untrusted`` problem when it may not run.
+        pinned, listed, or named by a project) carries an ``untrusted`` problem when it
+        may not run. ``choices``: the walk's, where what a project names comes first
+        (:mod:`.choices`); a scan lists what is there, not what projects name.
         """
+        choose = choice_probe(self.environment_kinds) if choices else None
         found = [
-            *project_locators(self.environment_names, self.environment_kinds, self.tools),
+            *project_locators(
+                self.environment_names, self.environment_kinds, self.tools, choose=choose
+            ),
             *self.extra_locators,
         ]
         return [trusted_only(locate, self.trust) for locate in found]

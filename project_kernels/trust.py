@@ -66,6 +66,10 @@ _CONFIG_FILES: dict[Kind, str | None] = {
     Kind.PYENV: None,
 }
 _SETTING = "in jupyter_server_config.py"
+#: Problems that say there is nothing here that could run: judging adds nothing to them.
+_NOTHING_TO_JUDGE = frozenset(
+    {ProblemCode.UNREADABLE, ProblemCode.CHOSEN_MISSING, ProblemCode.CHOSEN_INVALID}
+)
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,9 @@ def judge(environment: Environment, policy: TrustPolicy) -> Environment:
     The other problems are dropped on purpose: their fixes would have the person
     run the untrusted interpreter.
     """
-    if any(p.code is ProblemCode.UNREADABLE for p in environment.problems):
-        # Nothing of it can be read, so nothing of it runs: that is the clearest message.
+    if any(p.code in _NOTHING_TO_JUDGE for p in environment.problems):
+        # Nothing of it can be read, or nothing is there (a project named what is not an
+        # environment), so nothing of it runs: that is the clearest message.
         return environment
     findings = findings_for(environment, policy)
     if not findings:

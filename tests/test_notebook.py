@@ -8,7 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from project_kernels.notebook import first_code_cell_source, notebook_metadata
+from project_kernels.notebook import (
+    first_code_cell_source,
+    notebook_metadata,
+    notebook_metadata_entry,
+)
 
 
 def saved(path: Path, cells: list[nbformat.NotebookNode], **metadata: object) -> Path:
@@ -77,6 +81,7 @@ def test_what_is_not_a_notebook_reads_as_nothing(tmp_path: Path, content: bytes)
     path.write_bytes(content)
     assert first_code_cell_source(path) is None
     assert notebook_metadata(path) is None
+    assert notebook_metadata_entry(path, "project-kernels") is None
 
 
 def test_a_notebook_without_code_cells_or_metadata(tmp_path: Path) -> None:
@@ -85,3 +90,21 @@ def test_a_notebook_without_code_cells_or_metadata(tmp_path: Path) -> None:
     assert first_code_cell_source(path) is None
     assert notebook_metadata(path) is None
     assert first_code_cell_source(tmp_path / "missing.ipynb") is None
+
+
+def test_one_metadata_entry_comes_with_the_line_it_is_written_on(tmp_path: Path) -> None:
+    cell = nbformat.v4.new_code_cell("plot()")
+    # Lines of output before the metadata, some of them inside one long string.
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x\n" * 5000)]
+    wanted = {"project-kernels": {"environment": "../envs/gpu"}}
+    path = saved(tmp_path / "g.ipynb", [cell], **wanted)
+    entry = notebook_metadata_entry(path, "project-kernels", "environment")
+    assert entry is not None and entry.value == "../envs/gpu"
+    lines = path.read_text().splitlines()
+    assert lines[entry.line - 1].strip() == '"environment": "../envs/gpu"'
+    table = notebook_metadata_entry(path, "project-kernels")
+    assert table is not None and table.value == wanted["project-kernels"]
+    assert table.line == entry.line - 1
+    assert notebook_metadata_entry(path, "project-kernels", "missing") is None
+    assert notebook_metadata_entry(path, "project-kernels", "environment", "deeper") is None
+    assert notebook_metadata_entry(tmp_path / "missing.ipynb", "project-kernels") is None

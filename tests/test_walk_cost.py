@@ -35,8 +35,9 @@ from project_kernels.resolver import LaunchRequest, resolve
 from project_kernels.settings import Settings
 
 #: Calls one directory level of the walk may cost: one stat per name looked for there
-#: (environment directories such as .venv, and the tools' marker files such as pixi.toml).
-PER_LEVEL_BUDGET = 12
+#: (environment directories such as .venv, the tools' marker files such as pixi.toml, and
+#: the project's own .project-kernels.toml).
+PER_LEVEL_BUDGET = 13
 #: Calls inspecting the environment found may cost, whatever the project's size. Trust checks
 #: dominate: they follow every checked path from ``/`` (an lstat per component, as realpath).
 INSPECTION_BUDGET = 200

@@ -79,19 +79,10 @@ def _named_from(spec: Path, context: Context) -> Iterator[Candidate]:
     if not isinstance(name, str) or not name or "/" in name:
         return
     searched = envs_dirs(context)
-    for directory in searched:
-        root = directory / name
-        if is_conda_prefix(root):
-            yield conda_candidate(
-                root,
-                f"conda environment {name!r} named in {spec} (found in {directory})",
-            )
-            return
-    for root in _recorded_environments(context, name, prefix):
-        yield conda_candidate(
-            root,
-            f"conda environment {name!r} named in {spec} (recorded in ~/.conda/environments.txt)",
-        )
+    found = find_named(name, context, prefix, searched)
+    if found is not None:
+        root, where = found
+        yield conda_candidate(root, f"conda environment {name!r} named in {spec} ({where})")
         return
     root = searched[0] / name if searched else spec.parent / name
     yield declared(
@@ -106,6 +97,24 @@ def _named_from(spec: Path, context: Context) -> Iterator[Candidate]:
             files=(spec,),
         ),
     )
+
+
+def find_named(
+    name: str, context: Context, prefix: object = None, searched: list[Path] | None = None
+) -> tuple[Path, str] | None:
+    """The conda environment called ``name``, where conda would find it, and where that is
+    said for a person (``found in /opt/conda/envs``); None when there is none.
+
+    ``searched`` is :func:`envs_dirs` (computed when not given); ``prefix`` is an
+    ``environment.yml``'s ``prefix:``, looked at after conda's records.
+    """
+    for directory in envs_dirs(context) if searched is None else searched:
+        root = directory / name
+        if is_conda_prefix(root):
+            return root, f"found in {directory}"
+    for root in _recorded_environments(context, name, prefix):
+        return root, "recorded in ~/.conda/environments.txt"
+    return None
 
 
 def _recorded_environments(context: Context, name: str, prefix: object) -> Iterator[Path]:
