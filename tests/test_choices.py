@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -489,7 +490,7 @@ CONFIG = PROJECT_KERNELS_CONFIG + (
 REPORT = "import os, sys\nprint(sys.prefix); print(os.environ.get('CONDA_DEFAULT_ENV', '-'))"
 
 
-def explained(server: JupyterServer, notebook: str) -> tuple[str, dict[str, object]]:
+def explained(server: JupyterServer, notebook: str) -> tuple[str, dict[str, Any]]:
     """What the explaining kernel answers a line of Python with, and the kernel's plan."""
     kernel = server.kernel_for(notebook)
     try:
