@@ -47,6 +47,43 @@ export interface IPlan {
     modules?: string[];
     notes?: string[];
   };
+  /** The project's or notebook's file that named the environment; null: discovery found it. */
+  chosen_by?: IChoice | null;
+  /** The kernel's Slurm job as it is now (the kernel endpoint only); null: not a job. */
+  slurm_job?: ISlurmJob | null;
+}
+
+/**
+ * Who named the environment (`project_kernels.schema.choice_json`).
+ */
+export interface IChoice {
+  /** `project` (pyproject.toml, .project-kernels.toml) or `notebook` (its metadata). */
+  level: string;
+  file: string;
+  /** The file below the server's root, when it is there. */
+  relative: string | null;
+  line: number | null;
+  key: string | null;
+  value: string | null;
+  /** Why it names nothing that can be followed. */
+  error: string | null;
+}
+
+/**
+ * A kernel's Slurm job (`project_kernels.schema.slurm_job_json`).
+ */
+export interface ISlurmJob {
+  kernel_id: string | null;
+  job_id: string | null;
+  /** `PENDING` while queued, `RUNNING`, ... */
+  state: string | null;
+  /** squeue's reason while queued (`Resources`, `Priority`, ...). */
+  reason: string | null;
+  /** `queued in partition gpu: Resources (the partition has no free resources ...)`. */
+  text: string;
+  partition: string | null;
+  /** The notebook's path below the server's root. */
+  path: string | null;
 }
 
 /** The server extension's URL prefix, below the base URL. */
@@ -62,6 +99,14 @@ export async function requestPlan(
   endPoint: string,
   settings: ServerConnection.ISettings
 ): Promise<IPlan | null> {
+  return requestJson<IPlan>(endPoint, settings);
+}
+
+/** GET an endpoint's JSON; null for a 404 (see `requestPlan`). */
+export async function requestJson<T>(
+  endPoint: string,
+  settings: ServerConnection.ISettings
+): Promise<T | null> {
   const url = URLExt.join(settings.baseUrl, API_PREFIX, endPoint);
   const response = await ServerConnection.makeRequest(url, {}, settings);
   if (response.status === 404) {
@@ -70,7 +115,7 @@ export async function requestPlan(
   if (!response.ok) {
     throw new ServerConnection.ResponseError(response);
   }
-  return (await response.json()) as IPlan;
+  return (await response.json()) as T;
 }
 
 /** What the kernel `kernelId` was launched from, recorded at its last (re)start. */
@@ -87,4 +132,13 @@ export function whichPlan(
   settings: ServerConnection.ISettings
 ): Promise<IPlan | null> {
   return requestPlan(`which?path=${encodeURIComponent(path)}`, settings);
+}
+
+/**
+ * The Slurm jobs of the server's kernels, queued or running; null when the server
+ * does not serve them (no server extension).
+ */
+export async function slurmJobs(settings: ServerConnection.ISettings): Promise<ISlurmJob[] | null> {
+  const answer = await requestJson<{ jobs: ISlurmJob[] }>('slurm/jobs', settings);
+  return answer ? answer.jobs : null;
 }

@@ -1,13 +1,16 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Dialog } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IStatusBar, Popup, showPopup } from '@jupyterlab/statusbar';
 import { Signal } from '@lumino/signaling';
 
+import type { IPlan } from './api';
+import { chooseEnvironment, serverRoot } from './choose';
+import { listedEnvironments } from './listed';
 import { EnvironmentItem, EnvironmentModel } from './item';
 import { addLauncherCard } from './launcher';
-import { PlanPanel } from './panel';
+import { IAction, PlanPanel } from './panel';
 
 /** The toolbar item's name, beside the kernel's name (Notebook 7). */
 const TOOLBAR_ITEM = 'projectKernelsEnvironment';
@@ -65,8 +68,11 @@ function inStatusBar(
       popup.dispose();
       return;
     }
-    if (model.plan) {
-      popup = showPopup({ body: new PlanPanel(model.plan), anchor, align: 'left' });
+    const notebook = tracker.currentWidget;
+    if (model.plan && notebook) {
+      const close = () => popup?.dispose();
+      const actions = choosing(app, notebook, model.plan, close);
+      popup = showPopup({ body: new PlanPanel(model.plan, actions), anchor, align: 'left' });
     }
   });
   const follow = () => {
@@ -96,11 +102,13 @@ function inToolbars(app: JupyterFrontEnd): void {
       const model = new EnvironmentModel(settings);
       const item = new EnvironmentItem(model, () => {
         if (model.plan) {
-          void showDialog({
+          const actions = choosing(app, panel, model.plan, () => dialog.reject());
+          const dialog = new Dialog({
             title: 'Where this notebook runs',
-            body: new PlanPanel(model.plan),
+            body: new PlanPanel(model.plan, actions),
             buttons: [Dialog.okButton({ label: 'Close' })]
           });
+          void dialog.launch();
         }
       });
       const sync = () => item.setHidden(model.label === null);
@@ -116,6 +124,32 @@ function inToolbars(app: JupyterFrontEnd): void {
       });
     }
   });
+}
+
+/**
+ * The panel's action that picks this notebook's environment among those the kernel
+ * picker lists: none when the listing is off (`list_environments`), or when the page
+ * does not know the server's root (the listing names environments by absolute path).
+ */
+function choosing(
+  app: JupyterFrontEnd,
+  notebook: NotebookPanel,
+  plan: IPlan,
+  close: () => void
+): IAction[] {
+  const choices = listedEnvironments(app.serviceManager.kernelspecs.specs, serverRoot());
+  if (!choices.length || plan.mode === 'passthrough') {
+    return [];
+  }
+  return [
+    {
+      label: 'Choose the environment…',
+      execute: () => {
+        close();
+        void chooseEnvironment(notebook, choices, plan);
+      }
+    }
+  ];
 }
 
 export default [environmentPlugin, launcherPlugin];

@@ -3,11 +3,18 @@ import type { ServerConnection, Kernel } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { IPlan, kernelPlan } from './api';
-import { ILabel, planLabel } from './label';
+import { IPlan, ISlurmJob, kernelPlan, slurmJobs } from './api';
+import { ILabel, planLabel, queuedJob, queuedLabel } from './label';
 
 /** Kernel states after which the launch plan may have changed (a restart). */
 const RELAUNCHING = new Set<Kernel.Status>(['starting', 'restarting', 'autorestarting']);
+
+/** What the session context shows while a kernel is on its way (queued as a Slurm job, say). */
+const WAITING = new Set<string>(['initializing', 'starting', 'restarting', 'autorestarting']);
+
+/** Milliseconds before asking whether a starting kernel waits in a queue, then between asks. */
+const QUEUE_FIRST_ASK = 1000;
+const QUEUE_ASK_EVERY = 3000;
 
 /**
  * The launch plan of one notebook's kernel, kept current.
@@ -25,7 +32,15 @@ export class EnvironmentModel {
 
   /** What to show; null to show nothing. */
   get label(): ILabel | null {
+    if (this._queued) {
+      return queuedLabel(this._queued);
+    }
     return this._plan ? planLabel(this._plan) : null;
+  }
+
+  /** The Slurm job the kernel waits for in the queue; null when it does not wait. */
+  get queued(): ISlurmJob | null {
+    return this._queued;
   }
 
   /** Emitted when the plan changed. */
@@ -51,7 +66,9 @@ export class EnvironmentModel {
       context.statusChanged.connect(this._onStatusChanged, this);
     }
     this._relaunching = false;
+    this._setQueued(null);
     void this.refresh();
+    this._watchQueue();
   }
 
   /** Ask the server again what the current kernel was launched from. */
@@ -75,20 +92,84 @@ export class EnvironmentModel {
   /** Stop following the session context. */
   dispose(): void {
     this.sessionContext = null;
+    this._stopWatching();
     Signal.clearData(this);
   }
 
   private _onKernelChanged(): void {
     this._relaunching = false;
+    this._forgetQueueUnlessWaiting();
     void this.refresh();
+    this._watchQueue();
   }
 
   private _onStatusChanged(_: ISessionContext, status: Kernel.Status): void {
+    this._forgetQueueUnlessWaiting();
     if (RELAUNCHING.has(status)) {
       this._relaunching = true;
+      this._watchQueue();
     } else if (status === 'idle' && this._relaunching) {
       this._relaunching = false;
       void this.refresh();
+    }
+  }
+
+  /**
+   * While the kernel is on its way (the session has none yet, or it is starting), ask
+   * the server now and then whether it waits as a queued Slurm job: jupyter_server
+   * answers the session's start only once the kernel runs, so JupyterLab itself knows
+   * no more than "starting".
+   */
+  private _watchQueue(): void {
+    if (this._queueTimer !== null || this._jobsUnavailable || !this._waiting()) {
+      return;
+    }
+    const ask = async () => {
+      const job = this._waiting() ? await this._queuedJob() : null;
+      this._setQueued(this._waiting() ? job : null);
+      this._queueTimer = this._waiting() ? setTimeout(ask, QUEUE_ASK_EVERY) : null;
+    };
+    this._queueTimer = setTimeout(ask, QUEUE_FIRST_ASK);
+  }
+
+  private _stopWatching(): void {
+    if (this._queueTimer !== null) {
+      clearTimeout(this._queueTimer);
+      this._queueTimer = null;
+    }
+  }
+
+  private _waiting(): boolean {
+    const context = this._context;
+    return context !== null && !context.isDisposed && WAITING.has(context.kernelDisplayStatus);
+  }
+
+  /** The notebook's kernel's job if it is queued: among the server's kernels' jobs, by path. */
+  private async _queuedJob(): Promise<ISlurmJob | null> {
+    const path = this._context?.path;
+    const kernelId = this._context?.session?.kernel?.id ?? null;
+    try {
+      const jobs = await slurmJobs(this._settings);
+      if (jobs === null) {
+        this._jobsUnavailable = true; // no server extension: nothing will ever be queued
+        return null;
+      }
+      return path ? queuedJob(jobs, path, kernelId) : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  private _forgetQueueUnlessWaiting(): void {
+    if (!this._waiting()) {
+      this._setQueued(null);
+    }
+  }
+
+  private _setQueued(job: ISlurmJob | null): void {
+    if (job?.job_id !== this._queued?.job_id || job?.text !== this._queued?.text) {
+      this._queued = job;
+      this._changed.emit();
     }
   }
 
@@ -96,6 +177,9 @@ export class EnvironmentModel {
   private _plan: IPlan | null = null;
   private _requests = 0;
   private _relaunching = false;
+  private _queued: ISlurmJob | null = null;
+  private _queueTimer: ReturnType<typeof setTimeout> | null = null;
+  private _jobsUnavailable = false;
   private _changed = new Signal<this, void>(this);
 }
 

@@ -1,4 +1,4 @@
-import type { IPlan } from './api';
+import type { IPlan, ISlurmJob } from './api';
 
 /** Between the parts of a label, as the server's kernel picker writes it. */
 export const SEPARATOR = ' · ';
@@ -117,4 +117,46 @@ export function planLabel(plan: IPlan): ILabel | null {
         warning: problem !== null
       };
   }
+}
+
+/** What the status bar says while a notebook's kernel waits in the Slurm queue. */
+export const QUEUED = 'queued on Slurm';
+
+/**
+ * The queued job of the notebook at `path` (below the server's root) among the server's
+ * kernels' jobs: its kernel's (`kernelId`, once the session has one: a restart), else the
+ * one started for its path; null when none of them is its and queued.
+ */
+export function queuedJob(
+  jobs: ISlurmJob[],
+  path: string,
+  kernelId: string | null = null
+): ISlurmJob | null {
+  const its = (job: ISlurmJob) => (kernelId ? job.kernel_id === kernelId : job.path === path);
+  return jobs.find(job => its(job) && job.state === 'PENDING') ?? null;
+}
+
+/**
+ * `queued on Slurm: Resources (the partition has no free resources ...)`: squeue's
+ * reason in words (the job's `text` says it after the partition).
+ */
+export function queuedLabel(job: ISlurmJob): ILabel {
+  const why = job.text.replace(/^queued in partition [^:]*: /, '') || job.reason || 'waiting';
+  return { text: `${QUEUED}: ${why}`, warning: false };
+}
+
+/**
+ * Who named the environment, for the details: `survey/pyproject.toml, line 5`, or
+ * `this notebook (its metadata, line 40)`; null when discovery found it.
+ */
+export function chosenBy(plan: IPlan): string | null {
+  const chosen = plan.chosen_by;
+  if (!chosen) {
+    return null;
+  }
+  const line = chosen.line ? `, line ${chosen.line}` : '';
+  if (chosen.level === 'notebook') {
+    return `this notebook (its metadata${line})`;
+  }
+  return `${chosen.relative ?? chosen.file}${line}`;
 }

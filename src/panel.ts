@@ -2,7 +2,7 @@ import { Clipboard } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import type { IPlan, IProblem } from './api';
-import { planLabel } from './label';
+import { chosenBy, planLabel } from './label';
 
 /** One line of the panel: a name and what it says. */
 export interface IRow {
@@ -50,6 +50,7 @@ export function rows(plan: IPlan): IRow[] {
   const python = plan.python_version;
   add('Python', python && ipykernel ? `${python} (ipykernel ${ipykernel})` : python);
   add('Modules', plan.details?.modules?.join(' '));
+  add('Chosen by', chosenBy(plan));
   add('Why', plan.reason);
   return found;
 }

@@ -16,6 +16,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -311,3 +312,66 @@ def test_a_cloned_uv_project_is_made_in_the_notebook_then_runs_there(
         # the status bar names it.
         expect(page.get_by_text("Kernel Restarting")).to_have_count(0)
         expect(page.locator(LAB_LABEL)).to_have_text(f"survey/.venv · {PYTHON}")
+
+
+@pytest.fixture(scope="module")
+def choosing_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """JupyterLab with the kernel picker's listing on, over a project whose pyproject.toml
+    names envs/alt while a .venv sits beside it."""
+    tmp = tmp_path_factory.mktemp("choosing-lab")
+    root = Path(tempfile.mkdtemp(prefix="projects-"))
+    try:
+        make_env(root / "survey" / ".venv")
+        make_env(root / "survey" / "envs" / "alt", "uv")
+        (root / "survey" / "pyproject.toml").write_text(
+            '[project]\nname = "survey"\n\n[tool.project-kernels]\nenvironment = "envs/alt"\n'
+        )
+        write_notebook(root / "survey" / "notebooks" / "report.ipynb", PRINT_PREFIX)
+        config = (
+            EXTENSION_CONFIG
+            + "c.ProjectKernelSpecManager.list_environments = True\n"
+            + quiet_lab(tmp / "lab-settings")
+        )
+        with running_server(root, tmp, config) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_listed(server: JupyterServer, relative: str) -> None:
+    """Until the kernel picker lists ``relative`` (its first scan runs in the background)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        specs = server.request("GET", "/api/kernelspecs").json()["kernelspecs"]
+        if any(s["spec"]["display_name"].startswith(relative + " ·") for s in specs.values()):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{relative} never listed\n{server.log()}")
+
+
+def test_the_panel_says_pyproject_chose_the_environment_and_picks_another_for_the_notebook(
+    choosing_lab: JupyterServer, browser: BrowserContext
+) -> None:
+    survey = choosing_lab.root / "survey"
+    notebook = "survey/notebooks/report.ipynb"
+    wait_listed(choosing_lab, "survey/.venv")
+    with notebook_page(browser, choosing_lab, notebook, "chosen-by-pyproject") as page:
+        label = page.locator(LAB_LABEL)
+        expect(label).to_have_text(f"survey/envs/alt · {PYTHON}", timeout=90_000)
+        label.click()
+        panel = page.locator(PANEL)
+        expect(panel).to_contain_text("Chosen bysurvey/pyproject.toml, line 5")
+        screenshot(page, "jupyterlab-chosen-by-pyproject")
+        panel.get_by_role("button", name="Choose the environment…").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("select").select_option(label=f"survey/.venv · {PYTHON}")
+        dialog.get_by_role("button", name="Choose and restart").click()
+
+        expect(label).to_have_text(f"survey/.venv · {PYTHON}", timeout=90_000)
+        saved = json.loads((choosing_lab.root / notebook).read_text())
+        assert saved["metadata"]["project-kernels"] == {"environment": "../.venv"}
+        assert saved["metadata"]["kernelspec"]["name"] == "python3"
+        output = run_first_cell(page)
+        expect(output).to_have_text(str(survey / ".venv"), timeout=90_000)
+        label.click()
+        expect(page.locator(PANEL)).to_contain_text("Chosen bythis notebook (its metadata, line")
