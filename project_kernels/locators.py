@@ -33,7 +33,8 @@ would: see :mod:`project_kernels.declarations`.
 Each tool's rules live in :mod:`project_kernels.kinds`. When nothing is there a
 level costs one ``stat`` per marker file (``uv.lock``, ``pixi.toml``, ``pyproject.toml``,
 ``.pdm-python``, ``Pipfile``, ``environment.yml``, ``environment.yaml``,
-``.python-version``) and one per conda directory name, each looked at once.
+``.python-version``) and one per conda directory name, each looked at once; the walk adds
+one for ``.project-kernels.toml`` (``pyproject.toml`` is shared with the tools).
 """
 
 from __future__ import annotations
