@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from project_kernels.report import sanitize
+from project_kernels.environments import ProblemCode
+from project_kernels.report import PROBLEM_LABELS, sanitize
 
 
 def test_ordinary_paths_are_shown_as_they_are() -> None:
@@ -62,3 +63,8 @@ def test_a_bracketed_path_still_names_the_directory_in_a_shell(tmp_path: Path) -
     shown = sanitize(str(real))
     assert shown != str(real)
     assert glob.glob(shown) == [str(real)]
+
+
+def test_every_problem_has_a_few_words_for_labels() -> None:
+    # The status bar and the kernel picker name an environment's first problem by its label.
+    assert set(PROBLEM_LABELS) == set(ProblemCode)
