@@ -53,6 +53,7 @@ def candidate_json(candidate: Candidate) -> dict[str, Any]:
         "path": str(candidate.path),
         "environment": environment_json(candidate.environment),
         "skipped": candidate.skipped,
+        "found_in": str(candidate.found_in) if candidate.found_in is not None else None,
     }
 
 
