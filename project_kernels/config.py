@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Enum, Float, List, Unicode
+from traitlets import Bool, Enum, Float, List, Unicode
 from traitlets.config import Config, LoggingConfigurable
 
 from .discovery import DEFAULT_NAMES
@@ -39,6 +39,15 @@ class ProjectKernels(LoggingConfigurable):
         help="""The highest directory the walk visits when not running inside a Jupyter
         server (whose root directory is always the limit). Empty: the user's home for
         notebooks inside it, else the file system's root.""",
+    ).tag(config=True)
+
+    home_environment = Bool(
+        False,
+        help="""Whether an environment in the home directory itself (~/.venv, or a tool's
+        environment for a pyproject.toml, Pipfile or .python-version there) serves the
+        notebooks under home that have no environment nearer to them. Off: it would capture
+        every such notebook, and one made by accident (a `uv venv` run in ~) would take
+        them all over; project directories' environments are always used.""",
     ).tag(config=True)
 
     on_unusable = Enum(
@@ -168,6 +177,7 @@ class ProjectKernels(LoggingConfigurable):
             tools=self.tool_options(),
             modules=self.module_settings(),
             fallback_available=importlib.util.find_spec("ipykernel") is not None,
+            home_environment=self.home_environment,
         )
 
 

@@ -6,20 +6,34 @@ launch on top of it, for the provisioner, the command line and every other adapt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .discovery import Candidate, Walk, choose_boundary, choose_start, is_within, walk_up
+from .discovery import (
+    Candidate,
+    Locator,
+    Walk,
+    choose_boundary,
+    choose_start,
+    is_within,
+    walk_up,
+)
 from .environments import Environment, Kind, NotAnEnvironment, Problem, ProblemCode, inspect_venv
 from .report import sanitize
 from .settings import Settings
 from .trust import judge
 
-__all__ = ["PICKER_REASON", "LaunchRequest", "pinned", "resolve"]
+__all__ = ["HOME_SKIPPED", "PICKER_REASON", "LaunchRequest", "pinned", "resolve"]
 
 #: Why a pinned environment was chosen.
 PICKER_REASON = "chosen in the kernel picker"
+#: Why the home directory's own environment is passed over (``home_environment`` off).
+HOME_SKIPPED = (
+    "is the home directory's own environment, which would serve every notebook under home "
+    "that has no nearer one; it is used only with c.ProjectKernels.home_environment = True"
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,30 @@ def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
     if not is_within(start, boundary):
         # Outside the configured limit only the notebook's own directory is looked at.
         boundary = start
-    return walk_up(start, boundary, settings.locators())
+    locators = settings.locators()
+    if not settings.home_environment and request.home is not None:
+        locators = [_passing_over_home(locate, request.home) for locate in locators]
+    return walk_up(start, boundary, locators)
+
+
+def _passing_over_home(locate: Locator, home: Path) -> Locator:
+    """``locate`` with the environments it finds in the home directory itself skipped.
+
+    A ``~/.venv`` would otherwise serve every notebook under home with no nearer
+    environment: on a hub, one made by accident takes all of a user's notebooks.
+    """
+
+    def located(directory: Path) -> Iterator[Candidate]:
+        at_home = directory == home or (
+            directory.name == home.name and os.path.realpath(directory) == os.path.realpath(home)
+        )
+        for candidate in locate(directory):
+            if at_home and candidate.environment is not None:
+                yield replace(candidate, environment=None, skipped=HOME_SKIPPED)
+            else:
+                yield candidate
+
+    return located
 
 
 def pinned(environment: Path, settings: Settings) -> Walk:

@@ -45,6 +45,9 @@ class Settings:
     #: Whether the server's Python can run the explaining fallback kernel (has ipykernel);
     #: without it, ``fallback`` acts as ``error``.
     fallback_available: bool = True
+    #: Whether an environment of the home directory itself (``~/.venv``) may serve the
+    #: notebooks under home that have no nearer one (see :mod:`.resolver`).
+    home_environment: bool = False
 
     def locators(self) -> list[Locator]:
         """The locators consulted at each level, in order of precedence.
