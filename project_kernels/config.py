@@ -7,7 +7,9 @@ command line reads the same files, so it reports what the server would do.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .settings import OnUnusable, Settings
 from .trust import TrustPolicy
 
-__all__ = ["ProjectKernels", "load_config", "settings_for"]
+__all__ = ["ConfigFileError", "ProjectKernels", "load_config", "load_config_files", "settings_for"]
 
 
 class ProjectKernels(LoggingConfigurable):
@@ -191,14 +193,60 @@ def load_config(config_file: str | None = None) -> Config:
 
     Read by the command line, so that it reports what the server would do.
     """
+    return load_config_files(config_file)[0]
+
+
+class ConfigFileError(Exception):
+    """A configuration file named on the command line that cannot be read."""
+
+
+def load_config_files(
+    config_file: str | None = None, log: logging.Logger | None = None
+) -> tuple[Config, list[str]]:
+    """:func:`load_config`, and the files it read, in the order read.
+
+    A file on the Jupyter path that cannot be read is left out, as the server
+    leaves it out, with one line on ``log``; ``config_file`` must be readable
+    (:class:`ConfigFileError` says why not).
+    """
     from jupyter_core.application import JupyterApp
     from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
     loader = JupyterApp(config_file_name="jupyter_server_config")
+    loader.log = _OneLineLog(log or logging.getLogger(__name__))
     loader.load_config_file()
     config: Config = loader.config
+    files = list(loader.loaded_config_files)
     if config_file:
         path = os.path.abspath(config_file)
         cls = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader
-        config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
-    return config
+        if not os.path.isfile(path):
+            raise ConfigFileError(f"the configuration file {config_file} does not exist")
+        try:
+            config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
+        except Exception as error:
+            raise ConfigFileError(
+                f"the configuration file {config_file} cannot be read: {_exception_line(error)}"
+            ) from error
+        files.append(path)
+    return config, files
+
+
+class _OneLineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A log that says a configuration file's error in one line, without its traceback."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        info = kwargs.pop("exc_info", None)
+        if info and level >= logging.ERROR:
+            error = sys.exc_info()[1] if info is True else info
+            msg = f"{msg} (left out, as the server leaves it out): %s"
+            args = (*args, _exception_line(error))
+        super().log(level, msg, *args, **kwargs)
+
+
+def _exception_line(error: object) -> str:
+    """``SyntaxError: invalid syntax (line 3)``: the error, in one line."""
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} (line {error.lineno})"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-from traitlets import Float, Unicode
+from traitlets import Unicode
 
+from .adapter_options import ProvisionerOptions
 from .config import settings_for
 from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
 from .discovery import normalize
@@ -24,24 +25,20 @@ from .failure_memory import FailureMemory
 from .names import is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .validation import check_server_configuration
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
 
-class ProjectKernelProvisioner(LocalProvisioner):
+# jupyter_client's metaclass derives from traitlets' dynamically, which mypy cannot follow.
+class ProjectKernelProvisioner(ProvisionerOptions, LocalProvisioner):  # type: ignore[metaclass]
     """Launch Python kernels from the environment nearest to the notebook.
 
     The decision is made anew at every ``pre_launch``, so a restart picks up an
     environment created or repaired since. Kernelspecs that do not start
     ipykernel pass through untouched, as do notebooks with no environment nearby.
+    Its settings are declared in :class:`~.adapter_options.ProvisionerOptions`.
     """
-
-    startup_grace = Float(
-        10.0,
-        help="""A kernel from an environment that exits within this many seconds of starting
-        is examined before the restart: if its interpreter cannot import ipykernel, the
-        restart brings up the explaining fallback kernel instead of looping.""",
-    ).tag(config=True)
 
     environment = Unicode(
         "",
@@ -57,6 +54,9 @@ class ProjectKernelProvisioner(LocalProvisioner):
     )
 
     def __init__(self, **kwargs: Any) -> None:
+        # Outside a server (nbconvert) this is where the configuration is first read.
+        parent = kwargs.get("parent")
+        check_server_configuration(parent, kwargs.get("config") or getattr(parent, "config", None))
         super().__init__(**kwargs)
         #: The plan of the last (re)start; None for a kernel passed through untouched.
         self.launch_plan: LaunchPlan | None = None
