@@ -20,11 +20,11 @@ from traitlets import Unicode
 from .adapter_options import ProvisionerOptions
 from .config import settings_for
 from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
-from .discovery import normalize
 from .failure_memory import FailureMemory
 from .names import is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .server_root import walk_root
 from .validation import check_server_configuration
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
@@ -139,9 +139,8 @@ class ProjectKernelProvisioner(ProvisionerOptions, LocalProvisioner):  # type: i
         )
 
     def _server_root(self) -> Path | None:
-        """The Jupyter server's root directory, when this kernel belongs to a server."""
-        root = getattr(self._server_kernel_manager(), "root_dir", None)
-        return normalize(root) if root else None
+        """The root the walk stays within, when this kernel belongs to a server."""
+        return walk_root(self._server_kernel_manager())
 
     def _server_kernel_manager(self) -> Any:
         """The server's multi-kernel manager, or None outside a server."""
