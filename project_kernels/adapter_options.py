@@ -68,6 +68,13 @@ class ProvisionerOptions(LoggingConfigurable):
         restart brings up the explaining fallback kernel instead of looping.""",
     ).tag(config=True)
 
+    notebook_path = Unicode(
+        "",
+        help="""The notebook being run, where the launch itself does not say (papermill passes
+        no working directory): the walk starts at its directory. Set by project-kernels'
+        papermill engine for each run; not a setting for configuration files.""",
+    ).tag(config=True)
+
 
 def section_options(cls: type[Configurable], config: Config, section: str) -> Any:
     """An instance of ``cls`` configured by ``config``'s ``section`` (named after another class).

@@ -128,10 +128,14 @@ class ProjectKernelProvisioner(ProvisionerOptions, LocalProvisioner):  # type: i
     def _request(self, kwargs: dict[str, Any], pinned: Path | None) -> LaunchRequest:
         base_env = dict(kwargs.get("env") or os.environ)
         root = self._server_root()
-        return LaunchRequest(
+        cwd = kwargs.get("cwd")
+        if not cwd and root is None and not self.notebook_path:
             # Without a server or a cwd (papermill), the kernel starts in our own directory.
-            cwd=kwargs.get("cwd") or (os.getcwd() if root is None else None),
-            session_name=base_env.get("JPY_SESSION_NAME"),
+            cwd = os.getcwd()
+        return LaunchRequest(
+            cwd=cwd,
+            # papermill's engine says where the notebook is (see papermill_engine).
+            session_name=self.notebook_path or base_env.get("JPY_SESSION_NAME"),
             root_dir=root,
             environment=pinned,
             env=base_env,
