@@ -118,6 +118,18 @@ def test_environments_at_several_depths_are_listed_with_recognisable_names(
     assert kernelspecs(picker_server)["python3"]["spec"]["display_name"] == "Python 3 (ipykernel)"
 
 
+def test_the_log_says_how_deep_the_listing_looked_and_what_it_did_not_look_at(
+    tree: Path, picker_server: JupyterServer
+) -> None:
+    listed(picker_server)  # a scan has finished
+    said = [line for line in picker_server.log().splitlines() if "lists the environments" in line]
+    # a/b/c/d/e/.venv is below the depth limit: said once, not at every refresh.
+    assert len(said) == 1, said
+    assert f"at most 4 levels below {tree}" in said[0]
+    assert "not looked at: what is below 1 directories at depth 4 (a/b/c/d)" in said[0]
+    assert "raise ProjectKernelSpecManager.list_max_depth" in said[0]
+
+
 def test_a_listed_kernel_runs_exactly_its_environment_wherever_the_notebook_is(
     tree: Path, picker_server: JupyterServer
 ) -> None:
