@@ -14,6 +14,9 @@ from typing import Any
 from .names import EXTENSION_MODULE
 from .validation import check_server_configuration
 
+# jupyter_server finds the extension's hooks by their (underscored) names.
+__all__: list[str] = []
+
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": EXTENSION_MODULE}]

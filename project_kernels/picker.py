@@ -42,6 +42,23 @@ from .environments import ProblemCode
 from .names import provisioner_stanza
 from .report import sanitize
 
+__all__ = [
+    "NAME_PREFIX",
+    "PROBLEM_LABELS",
+    "SCAN_NICENESS",
+    "SCAN_TIMEOUT",
+    "VALID_NAME",
+    "EnvironmentListing",
+    "Found",
+    "Listed",
+    "display_name",
+    "kernel_name",
+    "main",
+    "scan_for_listing",
+    "spec_for",
+    "spec_for_name",
+]
+
 #: Every listed kernel's name starts with this.
 NAME_PREFIX = "project-"
 _NOT_NAME = re.compile(r"[^a-z0-9]+")

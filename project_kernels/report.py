@@ -8,6 +8,13 @@ from pathlib import Path
 
 from .environments import Environment
 
+__all__ = [
+    "describe",
+    "sanitize",
+    "show",
+    "unusable_report",
+]
+
 #: Unicode categories shown as ``?``: controls (escape sequences, newlines), format
 #: characters (bidirectional overrides, zero-width), surrogates (undecodable bytes of a
 #: file name), private use, and line/paragraph separators.

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,10 +106,10 @@ def wait_until_up(
     raise AssertionError(f"the demo never answered:\n{log.read_text()}")
 
 
-def wait_for(condition: object, timeout: float = 60) -> bool:
+def wait_for(condition: Callable[[], object], timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
         time.sleep(0.2)
     return False

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -37,18 +38,23 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def kernel_manager(app: ServerApp) -> Any:
+    """The kernel manager a server makes (its root is the server's)."""
+    return AsyncMappingKernelManager(parent=app)  # type: ignore[no-untyped-call]
+
+
 def test_a_server_started_on_one_notebook_has_no_root_for_the_walk(project: Path) -> None:
     notebook = str(project / "nb" / "nb.ipynb")
     app = ServerApp(file_to_run=notebook)
     assert app.root_dir == str(project / "nb")
-    assert walk_root(AsyncMappingKernelManager(parent=app)) is None
+    assert walk_root(kernel_manager(app)) is None
 
 
 def test_any_other_server_keeps_its_root(project: Path) -> None:
     chosen = ServerApp(root_dir=str(project / "nb"))
-    assert walk_root(AsyncMappingKernelManager(parent=chosen)) == project / "nb"
+    assert walk_root(kernel_manager(chosen)) == project / "nb"
     wider = ServerApp(root_dir=str(project), file_to_run=str(project / "nb" / "nb.ipynb"))
-    assert walk_root(AsyncMappingKernelManager(parent=wider)) == project
+    assert walk_root(kernel_manager(wider)) == project
 
 
 def test_voila_serving_one_notebook_runs_it_in_the_projects_environment(
