@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,7 +28,7 @@ from . import __version__, cli_modules, enabling
 from .adapter_options import ProvisionerOptions, SpecManagerOptions, section_options
 from .config import ConfigFileError, ProjectKernels, load_config_files
 from .decision import LaunchMode, LaunchPlan, decide
-from .discovery import PRUNED_NAMES, Candidate, Scan, Walk, is_within, normalize, scan
+from .discovery import Candidate, Scan, Walk, is_within, normalize, scan
 from .environments import Environment
 from .names import IPYKERNEL_ARGV, NATIVE_KERNEL
 from .picker import NAME_PREFIX, PROBLEM_LABELS, kernel_name
@@ -342,18 +342,18 @@ _EXAMPLES = 3
 
 def scan_summary(result: Scan, max_directories: int) -> list[str]:
     """How deep a listing looked, and what it did not look at."""
-    levels = "level" if result.max_depth == 1 else "levels"
-    pruned = ", ".join(n for n in (".git", "node_modules", "site-packages") if n in PRUNED_NAMES)
     lines = [
-        f"Looked at {result.directories_seen} directories, down to {result.max_depth} {levels} "
-        f"below {show(result.root)}; hidden directories, {pruned} and the like are not entered."
+        f"Looked at {counted(result.directories_seen, 'directory', 'directories')}, down to "
+        f"{counted(result.max_depth, 'level', 'levels')} below {show(result.root)}; hidden "
+        "directories, .git, node_modules, site-packages and the like are not entered."
     ]
     if result.depth_limited:
         shown = [show(p.relative_to(result.root)) for p in result.depth_limited[:_EXAMPLES]]
         more = ", ..." if len(result.depth_limited) > _EXAMPLES else ""
+        below = counted(len(result.depth_limited), "directory", "directories")
         lines.append(
-            f"Not looked at: what is below {len(result.depth_limited)} directories at depth "
-            f"{result.max_depth} ({', '.join(shown)}{more}); raise --max-depth to look deeper."
+            f"Not looked at: what is below {below} at depth {result.max_depth} "
+            f"({', '.join(shown)}{more}); raise --max-depth to look deeper."
         )
     if result.not_visited:
         lines.append(
@@ -361,6 +361,11 @@ def scan_summary(result: Scan, max_directories: int) -> list[str]:
             f"{max_directories}; narrow ROOT or raise --max-directories."
         )
     return lines
+
+
+def counted(number: int, one: str, many: str) -> str:
+    """``1 directory``, ``3 directories``."""
+    return f"{number} {one if number == 1 else many}"
 
 
 #: What the notebook gets, said for a person, for each way of launching without the environment.
@@ -451,7 +456,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     listing.set_defaults(func=cmd_list)
 
 
-def _at_least(minimum: int) -> Any:
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argument type: a whole number, ``minimum`` or more."""
+
     def number(text: str) -> int:
         try:
             value = int(text)

@@ -288,10 +288,11 @@ class EnvironmentListing:
             examples = [sanitize(e) for e in answer.get("depth_limited_examples", [])]
             if limited > len(examples):
                 examples.append("...")
+            directories = "directory" if limited == 1 else "directories"
             said.append(
-                f"not looked at: what is below {limited} directories at depth {self.max_depth} "
-                f"({', '.join(examples)}); raise ProjectKernelSpecManager.list_max_depth to "
-                "look deeper"
+                f"not looked at: what is below {limited} {directories} at depth "
+                f"{self.max_depth} ({', '.join(examples)}); raise "
+                "ProjectKernelSpecManager.list_max_depth to look deeper"
             )
         if answer.get("not_visited"):
             said.append(

@@ -247,7 +247,7 @@ def test_list_says_how_deep_it_looked_and_what_it_did_not_look_at(
     assert data["depth_limited"] == [str(projects / "deep" / "a" / "b" / "c")]
     human = flat(cli("list", str(projects), tmp=tmp_path).stdout)
     assert "down to 4 levels below" in human
-    assert "Not looked at: what is below 1 directories at depth 4 (deep/a/b/c)" in human
+    assert "Not looked at: what is below 1 directory at depth 4 (deep/a/b/c)" in human
     assert "raise --max-depth" in human
 
     deeper = json.loads(

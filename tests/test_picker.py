@@ -169,7 +169,7 @@ def test_the_log_says_how_deep_the_listing_looked_and_what_it_did_not_look_at(
     # a/b/c/d/e/.venv is below the depth limit: said once, not at every refresh.
     assert len(said) == 1, said
     assert f"at most 4 levels below {tree}" in said[0]
-    assert "not looked at: what is below 1 directories at depth 4 (a/b/c/d)" in said[0]
+    assert "not looked at: what is below 1 directory at depth 4 (a/b/c/d)" in said[0]
     assert "raise ProjectKernelSpecManager.list_max_depth" in said[0]
 
 
