@@ -252,12 +252,11 @@ def scan(
                 # elsewhere (poetry's, pixi's .pixi/envs/default) must not hide a subdirectory.
                 if candidate.path.parent == directory:
                     claimed.add(candidate.path.name)
-        below = _enterable(directory, claimed)
         if depth >= max_depth:
-            if below:
+            if _enterable(directory, claimed, first_only=True):
                 depth_limited.append(directory)
             continue
-        queue.extend((path, depth + 1) for path in below)
+        queue.extend((path, depth + 1) for path in _enterable(directory, claimed))
     return Scan(
         root,
         tuple(found),
@@ -269,19 +268,22 @@ def scan(
     )
 
 
-def _enterable(directory: Path, claimed: set[str]) -> list[Path]:
-    """The subdirectories of ``directory`` a scan enters, by name."""
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except OSError:
-        return []
+def _enterable(directory: Path, claimed: set[str], *, first_only: bool = False) -> list[Path]:
+    """The subdirectories of ``directory`` a scan enters, by name (only one: ``first_only``)."""
     below: list[Path] = []
-    for entry in entries:
-        if entry.name in claimed or entry.name.startswith(".") or entry.name in PRUNED_NAMES:
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                below.append(Path(entry.path))
-        except OSError:
-            continue
-    return below
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name in claimed or name.startswith(".") or name in PRUNED_NAMES:
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        below.append(Path(entry.path))
+                except OSError:
+                    continue
+                if first_only:
+                    break
+    except OSError:
+        return below
+    return sorted(below)
