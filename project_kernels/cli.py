@@ -70,12 +70,13 @@ def read_configuration(config_file: str | None) -> Config:
     leaves them out.
     """
     log = logging.getLogger("project_kernels.cli")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("project-kernels: %(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
-        log.setLevel(logging.WARNING)
+    for earlier in list(log.handlers):  # main() may run more than once, with another stderr
+        log.removeHandler(earlier)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("project-kernels: %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.WARNING)
     try:
         config, files = load_config_files(config_file, log)
     except ConfigFileError as error:
