@@ -31,9 +31,9 @@ from .decision import LaunchMode, LaunchPlan, decide
 from .discovery import Candidate, Scan, Walk, is_within, normalize, scan
 from .environments import Environment
 from .names import IPYKERNEL_ARGV, NATIVE_KERNEL
-from .picker import NAME_PREFIX, PROBLEM_LABELS, kernel_name
+from .picker import NAME_PREFIX, kernel_name
 from .probe import probe, startup_problem
-from .report import describe, sanitize, show
+from .report import PROBLEM_LABELS, describe, sanitize, show
 from .resolver import HOME_SKIPPED, LaunchRequest
 from .schema import candidate_json, environment_json, plan_json, with_schema
 from .settings import OnUnusable, Settings

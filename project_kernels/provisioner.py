@@ -152,7 +152,11 @@ class ProjectKernelProvisioner(ProvisionerOptions, LocalProvisioner):  # type: i
 
     def _memory(self) -> FailureMemory:
         """The failure memory of the server this kernel belongs to (or of its own manager)."""
-        return failure_memory(self._server_kernel_manager() or self.parent or self)
+        # Not `a or b`: a multi-kernel manager without kernels has len() 0, so it is falsy.
+        owner = self._server_kernel_manager()
+        if owner is None:
+            owner = self.parent if self.parent is not None else self
+        return failure_memory(owner)
 
     def _log_plan(self, plan: LaunchPlan) -> None:
         if plan.environment is None:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from planted import PYTHON, plant_venv
 
 from project_kernels.environments import ProblemCode
 from project_kernels.picker import VALID_NAME, Found, display_name, kernel_name, scan_for_listing
+from project_kernels.report import PROBLEM_LABELS
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ PICKER_CONFIG = PROJECT_KERNELS_CONFIG + (
 
 def bare_env(path: Path) -> None:
     """An environment without ipykernel (uv makes one in milliseconds)."""
-    run_tool(uv(), "venv", "--quiet", path)
+    run_tool(uv(), "venv", "--quiet", "--python", sys.executable, path)
 
 
 def kernelspecs(server: JupyterServer) -> dict[str, dict[str, Any]]:
@@ -60,6 +62,24 @@ def wait_for(server: JupyterServer, present: str, absent: str = "", timeout: flo
     raise AssertionError(f"listing never had {present!r} / lost {absent!r}: {sorted(names)}")
 
 
+#: The labels the status bar shows too (src/__tests__/label.spec.ts reads the same cases).
+LABEL_CASES = json.loads((Path(__file__).parent / "labels.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", LABEL_CASES["cases"], ids=lambda case: case["label"])
+def test_a_listed_environment_is_named_as_the_status_bar_names_it(case: dict[str, Any]) -> None:
+    plan = case["plan"]
+    problems = plan["problems"]
+    found = Found(
+        Path(plan["environment"]),
+        plan["python_version"],
+        ProblemCode(problems[0]["code"]) if problems else None,
+    )
+    assert display_name(found, plan["relative"]) == case["label"]
+    for problem in problems:
+        assert PROBLEM_LABELS[ProblemCode(problem["code"])] == problem["label"]
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Environments at depths 1 to 3, and some that must not be listed."""
@@ -80,6 +100,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def picker_server(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     with running_server(tree, tmp_path_factory.mktemp("picker-server"), PICKER_CONFIG) as server:
+        # The first scan may take longer than the first request waits on a loaded machine.
+        wait_for(server, present=kernel_name("analysis/.venv"), timeout=120)
         yield server
 
 
@@ -130,7 +152,7 @@ def test_the_scan_honours_the_listings_settings(tmp_path: Path) -> None:
 def test_a_listed_label_says_what_is_wrong_in_words() -> None:
     for code in ProblemCode:
         label = display_name(Found(Path("/r/a/.venv"), "3.12.1", code), "a/.venv")
-        said = label.removeprefix("Python 3.12 (a/.venv, ")
+        said = label.removeprefix("a/.venv · Python 3.12 · ")
         assert said != label and "-" not in said, label  # words, not "base-missing"
 
 
@@ -154,10 +176,10 @@ def test_environments_at_several_depths_are_listed_with_recognisable_names(
         assert spec["metadata"]["debugger"] is True
         assert specs[name]["resources"], "the python3 logos"
     display = {specs[n]["spec"]["display_name"] for n in expected}
-    version = "3.12" if pyenv_python("3.12") else "3.11"
-    assert f"Python {version} (analysis/.venv)" in display
-    assert "Python 3.11 (teams/data/venv)" in display
-    assert "Python 3.11 (teams/ml/deep/.venv, needs ipykernel)" in display
+    version = "3.12" if pyenv_python("3.12") else PYTHON
+    assert f"analysis/.venv · Python {version}" in display
+    assert f"teams/data/venv · Python {PYTHON}" in display
+    assert f"teams/ml/deep/.venv · Python {PYTHON} · needs ipykernel" in display
     assert kernelspecs(picker_server)["python3"]["spec"]["display_name"] == "Python 3 (ipykernel)"
 
 
