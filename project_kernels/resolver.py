@@ -53,6 +53,11 @@ class LaunchRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     #: This start is the restarter's, after the kernel died without being asked to.
     after_unexpected_exit: bool = False
+    #: Why that kernel ended, when whoever carried it out knows (its Slurm job was cancelled).
+    exit_explanation: str = ""
+    #: Why making the environment failed in this very start (the tool's last lines and
+    #: the command to run by hand): the plan explains it instead of making it again.
+    build_failure: str = ""
 
 
 def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
@@ -80,7 +85,7 @@ def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
 
 
 def _passing_over_home(locate: Locator, home: Path) -> Locator:
-    """``locate`` with the environments it finds in the home directory itself skipped.
+    """``locate`` with the environments found (or declared) in the home directory itself skipped.
 
     A ``~/.venv`` would otherwise serve every notebook under home with no nearer
     environment: on a hub, one made by accident takes all of a user's notebooks.
@@ -91,8 +96,10 @@ def _passing_over_home(locate: Locator, home: Path) -> Locator:
             directory.name == home.name and os.path.realpath(directory) == os.path.realpath(home)
         )
         for candidate in locate(directory):
-            if at_home and candidate.environment is not None:
-                yield replace(candidate, environment=None, skipped=HOME_SKIPPED)
+            if at_home and candidate.ends_walk:
+                # Declared ones too: a ~/pyproject.toml must not make every notebook wait
+                # for (or be told about) an environment for the whole of home.
+                yield replace(candidate, environment=None, declared=None, skipped=HOME_SKIPPED)
             else:
                 yield candidate
 

@@ -12,7 +12,10 @@ configuration so that the setting keeps its default and the server keeps running
 a name that is no setting is reported with the closest real name.
 
 Nothing here names a setting: every trait of the classes is checked, so settings
-added later are checked too.
+added later are checked too. A setting whose default would be the wrong answer to a
+mistake (``c.ProjectKernels.slurm``: kernels would run where the jobs would have run
+them) is tagged ``keep_when_invalid=True``: it is reported and kept, and what reads it
+refuses with the same explanation.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class SettingProblem:
     suggestion: str = ""
     #: The file that set it (or "the command line"); empty when unknown.
     source: str = ""
+    #: Kept in the configuration (the trait's ``keep_when_invalid``) rather than discarded.
+    kept: bool = False
 
     @property
     def unknown(self) -> bool:
@@ -88,10 +93,12 @@ class SettingProblem:
         shown = _one_line(repr(self.value))
         if len(shown) > _SHOWN_VALUE:
             shown = shown[: _SHOWN_VALUE - 3] + "..."
-        return (
-            f"{setting} = {shown}{where} is not valid: {self.error} "
-            f"The default, {self.default}, is used instead."
+        outcome = (
+            "It is kept: what needs it refuses to start until it is fixed."
+            if self.kept
+            else f"The default, {self.default}, is used instead."
         )
+        return f"{setting} = {shown}{where} is not valid: {self.error} {outcome}"
 
 
 def find_problems(
@@ -117,7 +124,8 @@ def find_problems(
                 error = _invalid(cls, trait, value)
                 if error:
                     default = _one_line(trait.default_value_repr())
-                    problems.append(SettingProblem(section, name, value, error, default))
+                    kept = bool(trait.metadata.get("keep_when_invalid"))
+                    problems.append(SettingProblem(section, name, value, error, default, kept=kept))
             elif unknown_names is None or section in unknown_names:
                 close = difflib.get_close_matches(name, list(traits), n=1)
                 problems.append(SettingProblem(section, name, value, suggestion="".join(close)))
@@ -187,7 +195,7 @@ def discard(config: Config, problems: Sequence[SettingProblem]) -> None:
     """Take the entries of ``problems`` out of ``config``: each setting keeps its default."""
     for problem in problems:
         section = config.get(problem.section)
-        if isinstance(section, dict) and problem.name in section:
+        if not problem.kept and isinstance(section, dict) and problem.name in section:
             del section[problem.name]
 
 

@@ -220,21 +220,6 @@ def test_which_doctor_and_list_do_not_import_jupyter_client(projects: Path, tmp_
         assert not [m for m in imported if m.startswith(("jupyter_client", "jupyter_server"))]
 
 
-def test_doctor_shows_a_tools_environment_under_the_level_that_found_it(
-    projects: Path, tmp_path: Path
-) -> None:
-    (projects / "piped" / "nb").mkdir(parents=True)
-    (projects / "piped" / "Pipfile").write_text('[packages]\nrequests = "*"\n')
-    workon = tmp_path / "virtualenvs"
-    out = cli(
-        "doctor", str(projects / "piped" / "nb"), tmp=tmp_path, env={"WORKON_HOME": str(workon)}
-    )
-    lines = out.stdout.splitlines()
-    level = lines.index(f"  {projects / 'piped'}")
-    assert lines[level + 1].startswith(f"    skipped {workon}/piped-")
-    assert "create it with `pipenv install`" in flat("\n".join(lines[level + 1 :]))
-
-
 def test_list_says_how_deep_it_looked_and_what_it_did_not_look_at(
     projects: Path, tmp_path: Path
 ) -> None:

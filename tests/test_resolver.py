@@ -95,3 +95,18 @@ def test_the_home_directorys_own_environment_is_passed_over_unless_chosen(tmp_pa
     chosen = resolve(notes, Settings(home_environment=True))
     assert chosen is not None and chosen.environment is not None
     assert chosen.environment.root == home / ".venv"
+
+
+def test_an_environment_declared_by_the_home_directory_is_passed_over_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    # A uv project that is all of home (a `uv init` run in ~ by accident), never synced.
+    (home / "pyproject.toml").write_text('[project]\nname = "home"\nversion = "0"\n')
+    (home / "uv.lock").write_text("version = 1\n")
+    notes = LaunchRequest(cwd=str(home / "notes"), root_dir=home, home=home)
+    walk = resolve(notes, Settings())
+    assert walk is not None and walk.environment is None
+    assert all(c.declared is None for c in walk.candidates)
+    assert HOME_SKIPPED in [c.skipped for c in walk.candidates]
+    declared = resolve(notes, Settings(home_environment=True))
+    assert declared is not None and any(c.declared for c in declared.candidates)

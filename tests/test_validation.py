@@ -64,6 +64,18 @@ def test_a_setting_added_later_is_checked_without_being_named_anywhere() -> None
     assert [p.name for p in problems] == ["warm_kernels", "inline_cache_dir"]
 
 
+def test_a_setting_whose_default_would_be_wrong_is_reported_and_kept() -> None:
+    class Guarded(ProjectKernels):
+        jobs = Int(0, min=0).tag(config=True, keep_when_invalid=True)
+
+    config = config_of("c.ProjectKernels.jobs = -1\nc.ProjectKernels.module_timeout = 'x'\n")
+    said: list[SettingProblem] = []
+    check_configuration(config, {"ProjectKernels": Guarded}, said.append)
+    assert [(p.name, p.kept) for p in said] == [("jobs", True), ("module_timeout", False)]
+    assert "It is kept: what needs it refuses to start until it is fixed." in said[0].message()
+    assert config.ProjectKernels == {"jobs": -1}  # the other one keeps its default
+
+
 def test_an_unknown_name_suggests_the_closest_setting() -> None:
     config = config_of('c.ProjectKernels.environment_name = [".venv"]\nc.ProjectKernels.zzz = 1\n')
     problems = find_problems(config, CLASSES)
