@@ -404,7 +404,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for candidate in environments:
         assert candidate.environment is not None
         problems = candidate.environment.problems
-        status = "unusable: " + ", ".join(PROBLEM_LABELS[p.code] for p in problems)
+        labels = (PROBLEM_LABELS.get(p.code, p.code.value) for p in problems)
+        status = "unusable: " + ", ".join(labels)
         print(f"{describe(candidate.environment)}  [{status if problems else 'ok'}]")
     print()
     for line in scan_summary(result, limit):
