@@ -2,13 +2,15 @@
 
 A short translation of jupyter_client's launch into a :func:`~.decision.decide`
 call. Everything else (ports, connection files, signals, shutdown) is
-:class:`~jupyter_client.provisioning.LocalProvisioner`'s.
+:class:`~jupyter_client.provisioning.LocalProvisioner`'s. With warm kernels on, a plan may
+be carried out by handing over a kernel started earlier (see :mod:`.warm`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import time
 import weakref
 from pathlib import Path
@@ -17,13 +19,14 @@ from typing import Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import Float, Unicode
 
-from .config import settings_for
+from .config import ProjectKernels, settings_for
 from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
 from .discovery import normalize
 from .failure_memory import FailureMemory
 from .names import is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .warm import WarmPool, warm_pool
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
@@ -82,10 +85,21 @@ class ProjectKernelProvisioner(LocalProvisioner):
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        """Launch as LocalProvisioner does, remembering when (to spot an early death)."""
+        """Launch as LocalProvisioner does (or hand over a warm kernel), remembering when."""
         self._launched_at = time.monotonic()
         self._died_unexpectedly = False
-        return await super().launch_kernel(cmd, **kwargs)
+        pool, plan = self._warm_pool(), self.launch_plan
+        if pool is None or plan is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        connection_file = getattr(self.parent, "connection_file", "")
+        kernel_name = getattr(self.parent, "kernel_name", "")
+        warm = await pool.start(plan, kernel_name, cmd, kwargs, connection_file)
+        if warm is None or warm.process is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        # What LocalProvisioner.launch_kernel records of the process it starts.
+        self.process, self.pid, self.pgid = warm.process, warm.pid, warm.pid
+        self.cwd = kwargs.get("cwd", pathlib.Path.cwd())
+        return self.connection_info
 
     async def poll(self) -> int | None:
         """As LocalProvisioner, and note a kernel that died without being asked to."""
@@ -147,9 +161,24 @@ class ProjectKernelProvisioner(LocalProvisioner):
         """The server's multi-kernel manager, or None outside a server."""
         return getattr(self.parent, "parent", None)
 
+    def _warm_pool(self) -> WarmPool | None:
+        """The server's warm kernels; None when there are none (``warm_kernels = 0``)."""
+        return warm_pool(self._owner(), ProjectKernels(parent=self).warm_settings, self.log)
+
     def _memory(self) -> FailureMemory:
         """The failure memory of the server this kernel belongs to (or of its own manager)."""
-        return failure_memory(self._server_kernel_manager() or self.parent or self)
+        return failure_memory(self._owner())
+
+    def _owner(self) -> Any:
+        """What per-server state is kept for: the server's multi-kernel manager, else ours.
+
+        Compared with None: a multi-kernel manager is falsy while it holds no kernel, as
+        during the start of a server's first one.
+        """
+        for owner in (self._server_kernel_manager(), self.parent):
+            if owner is not None:
+                return owner
+        return self
 
     def _log_plan(self, plan: LaunchPlan) -> None:
         if plan.environment is None:
