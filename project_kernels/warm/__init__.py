@@ -9,7 +9,7 @@ for a start, :mod:`.kernel` runs one, :mod:`.launcher` is what runs in it,
 from __future__ import annotations
 
 from .kernel import WarmKernel
-from .pool import WarmPool, warm_pool
+from .pool import WarmPool, existing_pool, warm_pool
 from .settings import WarmSettings
 
-__all__ = ["WarmKernel", "WarmPool", "WarmSettings", "warm_pool"]
+__all__ = ["WarmKernel", "WarmPool", "WarmSettings", "existing_pool", "warm_pool"]

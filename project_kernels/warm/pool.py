@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from ..decision import LaunchMode, LaunchPlan
+from ..environments import Environment
 from .fingerprint import Fingerprint, fingerprint
 from .kernel import HandOver, WarmKernel
 from .settings import WarmSettings
 from .spec import Launch, WarmSpec, assignment_for, spec_of
 
-__all__ = ["WarmPool", "warm_pool"]
+__all__ = ["WarmPool", "existing_pool", "warm_pool"]
 
 #: Seconds a start waits for a handed-over kernel to bind its sockets before returning
 #: (so the server's connections find them open instead of retrying); it goes on regardless.
@@ -88,12 +89,10 @@ class WarmPool:
             self._log.debug("project-kernels: no warm kernel for this start: %s", spec)
             return None
         loop = asyncio.get_running_loop()
-        stamp = await loop.run_in_executor(None, fingerprint, environment)
-        kernel = self._take(spec, stamp, os.path.isdir(launch.cwd))
+        kernel = await loop.run_in_executor(None, self._hand_over, environment, spec, launch)
         if kernel is None:
             self._replenish(spec)
             return None
-        await loop.run_in_executor(None, kernel.hand_over, assignment_for(launch, spec))
         outcome = await _outcome(kernel)
         self._replenish(spec)  # after the hand-over, which it must not slow down
         if outcome is HandOver.REFUSED:
@@ -132,6 +131,15 @@ class WarmPool:
         """Every warm kernel, least recently used environment first (for the benchmarks)."""
         with self._lock:
             return [k.snapshot() for slot in self._slots.values() for k in slot.kernels]
+
+    def _hand_over(
+        self, environment: Environment, spec: WarmSpec, launch: Launch
+    ) -> WarmKernel | None:
+        """A ready kernel of ``spec``, sent its assignment (in a worker thread: it stats files)."""
+        kernel = self._take(spec, fingerprint(environment), os.path.isdir(launch.cwd))
+        if kernel is not None:
+            kernel.hand_over(assignment_for(launch, spec))
+        return kernel
 
     def _take(self, spec: WarmSpec, stamp: Fingerprint, cwd_exists: bool) -> WarmKernel | None:
         """Claim a ready kernel of ``spec`` started while the environment looked as ``stamp``."""
@@ -223,3 +231,8 @@ def warm_pool(
         chosen = settings()
         _POOLS[owner] = WarmPool(chosen, log) if chosen.enabled else None
     return _POOLS[owner]
+
+
+def existing_pool(owner: Any) -> WarmPool | None:
+    """The warm kernels of the server ``owner`` belongs to, if it has any (never makes a pool)."""
+    return _POOLS.get(owner)
