@@ -1,6 +1,6 @@
 """Run every benchmark and write ``benchmarks/results/`` (JSON, Markdown, PNG).
 
-    python benchmarks/run.py            # the full run (about 8 minutes on 2 cores)
+    python benchmarks/run.py            # the full run (about 15 minutes on 2 cores)
     python benchmarks/run.py --quick    # a smoke run of two minutes, into benchmarks/.work/
 
 Run it with the Python that has project-kernels installed (``pip install -e .``). It

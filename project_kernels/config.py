@@ -164,7 +164,7 @@ class ProjectKernels(LoggingConfigurable):
         help="""Warm kernels per environment: once a kernel from a project environment has
         started, keep this many more of it started in the background (ipykernel and IPython
         imported, at the lowest CPU priority), so that the next notebook there gets its
-        kernel at once. Each costs the memory of an idle kernel (about 60 MB). 0: off.""",
+        kernel at once. Each holds the memory of an idle kernel (about 70 MB). 0: off.""",
     ).tag(config=True)
 
     warm_kernels_max = Int(

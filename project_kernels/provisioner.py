@@ -88,14 +88,20 @@ class ProjectKernelProvisioner(LocalProvisioner):
         """Launch as LocalProvisioner does (or hand over a warm kernel), remembering when."""
         self._launched_at = time.monotonic()
         self._died_unexpectedly = False
+        info = await self._launch_warm(cmd, kwargs)
+        return info if info is not None else await super().launch_kernel(cmd, **kwargs)
+
+    async def _launch_warm(self, cmd: list[str], kwargs: dict[str, Any]) -> Any:
+        """Carry out the plan with a warm kernel: its connection info; None: none fits."""
         pool, plan = self._warm_pool(), self.launch_plan
         if pool is None or plan is None:
-            return await super().launch_kernel(cmd, **kwargs)
-        connection_file = getattr(self.parent, "connection_file", "")
-        kernel_name = getattr(self.parent, "kernel_name", "")
+            return None
+        manager = self.parent
+        kernel_name = getattr(manager, "kernel_name", "")
+        connection_file = getattr(manager, "connection_file", "")
         warm = await pool.start(plan, kernel_name, cmd, kwargs, connection_file)
         if warm is None or warm.process is None:
-            return await super().launch_kernel(cmd, **kwargs)
+            return None
         # What LocalProvisioner.launch_kernel records of the process it starts.
         self.process, self.pid, self.pgid = warm.process, warm.pid, warm.pid
         self.cwd = kwargs.get("cwd", pathlib.Path.cwd())

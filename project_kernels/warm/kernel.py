@@ -77,6 +77,7 @@ class WarmKernel:
         self._log = log
         self._on_end = on_end
         self._assign_fd = -1
+        self._failed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="project-kernels-warm", daemon=True)
 
@@ -100,13 +101,17 @@ class WarmKernel:
     def hand_over(self, assignment: Assignment) -> None:
         """Send a claimed kernel its notebook; :attr:`handed_over` tells how it went."""
         data = assignment.encode()
+        with self._lock:
+            fd, self._assign_fd = self._assign_fd, -1
+        if fd < 0:
+            return  # the launcher is gone already: its watch resolves REFUSED
         try:
             while data:
-                data = data[os.write(self._assign_fd, data) :]
+                data = data[os.write(fd, data) :]
         except OSError:
             pass  # the launcher is gone: the watch sees its end and resolves REFUSED
         finally:
-            os.close(self._assign_fd)
+            os.close(fd)
 
     def discard(self, reason: str, *, quiet: bool = False) -> bool:
         """End a kernel that was not handed over; False when it was (or has ended)."""
@@ -146,7 +151,7 @@ class WarmKernel:
     def _run(self) -> None:
         try:
             status_fd = self._spawn()
-        except OSError as error:
+        except Exception as error:  # whatever it is, it must not end the server's thread pool
             self._log.warning(
                 "project-kernels: could not start a warm kernel from %s: %s",
                 self.spec.environment,
@@ -213,6 +218,7 @@ class WarmKernel:
             if word == "ready":
                 self._became_ready(rest)
             elif word == "failed":
+                self._failed = True
                 self._log.warning(
                     "project-kernels: no warm kernel from %s: %s", self.spec.environment, rest
                 )
@@ -220,10 +226,21 @@ class WarmKernel:
                 assigned = True
                 deadline = time.monotonic() + STARTED_WITHIN
             elif word == "started":
-                self.handed_over.set_result(HandOver.STARTED)
+                self.settle(HandOver.STARTED)
                 return
         if self.state is State.TAKEN:
-            self.handed_over.set_result(HandOver.ASSIGNED if assigned else HandOver.REFUSED)
+            self.settle(HandOver.ASSIGNED if assigned else HandOver.REFUSED)
+
+    def settle(self, outcome: HandOver) -> HandOver:
+        """Fix the hand-over's outcome, unless it is known already; the outcome.
+
+        The provisioner settles ASSIGNED when it stops waiting for the kernel to start: from
+        then on the process is the provisioner's, whatever the launcher says later.
+        """
+        with self._lock:
+            if not self.handed_over.done():
+                self.handed_over.set_result(outcome)
+        return self.handed_over.result()
 
     def _became_ready(self, resident: str) -> None:
         with self._lock:
@@ -243,21 +260,25 @@ class WarmKernel:
 
     def _finish(self) -> None:
         """Reap the process unless a notebook's provisioner owns it now; leave the pool."""
-        outcome = self.handed_over.result() if self.handed_over.done() else None
-        adopted = outcome in (HandOver.STARTED, HandOver.ASSIGNED)
+        self.settle(HandOver.REFUSED)  # a hand-over still open now never happened
+        adopted = self.handed_over.result() is not HandOver.REFUSED
         with self._lock:
-            if not adopted and self.state is not State.ENDED:
-                if self.state is not State.TAKEN:
-                    self._log.warning(
-                        "project-kernels: the warm kernel from %s (pid %d) exited by itself",
-                        self.spec.environment,
-                        self.pid,
-                    )
-                self.state = State.ENDED
+            fd, self._assign_fd = self._assign_fd, -1
+            ended_by_itself = self.state in (State.BOOTING, State.READY)
             if not adopted:
+                self.state = State.ENDED
                 self._kill()
+        if fd >= 0:
+            os.close(fd)
         if not adopted and self.process is not None:
             self.process.wait()
+            if ended_by_itself and not self._failed:
+                self._log.warning(
+                    "project-kernels: the warm kernel from %s (pid %d) exited with code %s",
+                    self.spec.environment,
+                    self.pid,
+                    self.process.returncode,
+                )
         self._on_end(self)
 
 

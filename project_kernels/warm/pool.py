@@ -211,7 +211,7 @@ async def _outcome(kernel: WarmKernel) -> HandOver:
             asyncio.shield(asyncio.wrap_future(kernel.handed_over)), STARTED_WAIT
         )
     except asyncio.TimeoutError:
-        return HandOver.ASSIGNED
+        return kernel.settle(HandOver.ASSIGNED)
 
 
 #: One pool per server (keyed by its multi-kernel manager), or None where warming is off.

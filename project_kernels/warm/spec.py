@@ -68,7 +68,8 @@ class Launch:
             kernel_name=kernel_name,
             cmd=tuple(cmd),
             env=dict(env) if isinstance(env, Mapping) else dict(os.environ),
-            cwd=str(options.get("cwd") or os.getcwd()),
+            # Absolute, as the process would have it: the launcher runs from elsewhere.
+            cwd=os.path.abspath(str(options.get("cwd") or os.getcwd())),
             connection_file=connection_file,
             other_options=tuple(
                 sorted(k for k, v in options.items() if k not in HANDLED_OPTIONS and v is not None)
