@@ -286,7 +286,8 @@ def _start_section(start: dict[str, Any]) -> list[str]:
         "warm rounds (one long-lived server per variant), variants in a shuffled order per",
         "round. Variants: "
         + "; ".join(
-            f"`{name}`: kernel `{v['kernel']}`" + (f", `{v['config']}`" if v["config"] else "")
+            f"`{name}`: kernel `{v['kernel']}`"
+            + ("".join(f", `{line}`" for line in v["config"].splitlines()) if v["config"] else "")
             for name, v in start.get("variants", {}).items()
         )
         + ".",

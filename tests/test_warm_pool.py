@@ -237,6 +237,22 @@ def test_a_notebook_in_another_environment_is_never_handed_this_ones_warm_kernel
     assert pid_alive(warm_pid)  # still waiting for the next notebook of a/
 
 
+def test_a_warm_kernel_that_died_while_waiting_leaves_the_next_start_to_a_cold_kernel(
+    root: Path, server: JupyterServer
+) -> None:
+    env = root / "a" / ".venv"
+    warm_pid = warm_kernel_of(server, env)
+    os.kill(warm_pid, signal.SIGKILL)
+    noticed = f"the warm kernel from {env} (pid {warm_pid}) exited with code -9"
+    deadline = time.monotonic() + 10
+    while noticed not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert noticed in server.log()
+    kernel = start(server, "a/six/nb.ipynb")
+    after = state(server, kernel)
+    assert after["pid"] != warm_pid and after["prefix"] == str(env)
+
+
 def test_an_environment_that_may_no_longer_run_loses_its_warm_kernels(
     root: Path, server: JupyterServer
 ) -> None:
