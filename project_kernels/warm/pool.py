@@ -81,7 +81,7 @@ class WarmPool:
         if environment is None:
             return None
         if plan.mode is not LaunchMode.ENVIRONMENT or plan.exits:
-            self.forget(environment.root, "it cannot run kernels now (see above)")
+            self.forget(environment.root, f"it cannot run kernels now ({plan.mode.value})")
             return None
         launch = Launch.of(environment.root, kernel_name, cmd, options, connection_file)
         spec = spec_of(launch)
