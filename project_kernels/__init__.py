@@ -27,3 +27,8 @@ def __getattr__(name: str) -> Any:
 
         return ProjectKernelSpecManager
     raise AttributeError(name)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where ``jupyter labextension develop`` finds the built JupyterLab extension."""
+    return [{"src": "labextension", "dest": "project-kernels"}]

@@ -13,6 +13,12 @@ from collections.abc import Mapping
 from .environments import Environment, Kind
 from .kinds.shell import expand
 
+__all__ = [
+    "STALE_VARIABLES",
+    "activated",
+    "deactivated",
+]
+
 #: Variables that describe the *server's* environment and would mislead the kernel's.
 STALE_VARIABLES: tuple[str, ...] = (
     "VIRTUAL_ENV",

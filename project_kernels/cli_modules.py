@@ -22,6 +22,13 @@ from .discovery import DEFAULT_NAMES, normalize
 from .modules import DECLARATION_NAME, DeclarationError, check_module_name, write_declaration
 from .report import sanitize
 
+__all__ = [
+    "cmd_pin_modules",
+    "loaded_modules",
+    "register",
+    "target_environment",
+]
+
 
 def loaded_modules(env: Mapping[str, str]) -> tuple[str, ...]:
     """The modules loaded in a shell, in load order, from its ``LOADEDMODULES``."""

@@ -20,6 +20,23 @@ from pathlib import Path
 
 from .environments import Environment, NotAnEnvironment, inspect_venv
 
+__all__ = [
+    "DEFAULT_NAMES",
+    "PRUNED_NAMES",
+    "Candidate",
+    "Locator",
+    "Scan",
+    "Walk",
+    "choose_boundary",
+    "choose_start",
+    "is_within",
+    "levels",
+    "named_directories",
+    "normalize",
+    "scan",
+    "walk_up",
+]
+
 DEFAULT_NAMES: tuple[str, ...] = (".venv", "venv")
 
 

@@ -20,6 +20,24 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+__all__ = [
+    "MIN_IPYKERNEL",
+    "MIN_PYTHON",
+    "Environment",
+    "Kind",
+    "NotAnEnvironment",
+    "Problem",
+    "ProblemCode",
+    "base_site_packages",
+    "find_distribution_version",
+    "inspect_venv",
+    "install_command",
+    "interpreter_problems",
+    "lib_python_dirs",
+    "parse_python_version",
+    "read_pyvenv_cfg",
+]
+
 #: The oldest ipykernel accepted. Measured against jupyter_client 8.10 / jupyter_server 2.21:
 #: 6.0.3 runs (given the ipython_genutils it forgets to declare); 5.5.6 starts but fails
 #: every cell with the IPython 8+ that pip installs beside it today, and lacks the

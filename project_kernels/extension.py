@@ -9,9 +9,13 @@ The link hook does it instead: ``ServerApp.initialize`` links extensions before
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from .names import EXTENSION_MODULE
+from .names import EXTENSION_MODULE, LABEXTENSION_NAME
+
+# jupyter_server finds the extension's hooks by their (underscored) names.
+__all__: list[str] = []
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -43,14 +47,33 @@ def _link_jupyter_server_extension(serverapp: Any) -> None:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    """Say in the log what is in force."""
+    """Serve the REST API the status bar reads, and say in the log what is in force."""
+    from .handlers import routes
     from .kernelspec import ProjectKernelSpecManager
 
+    serverapp.web_app.add_handlers(".*$", routes(serverapp.web_app.settings["base_url"]))
     manager = getattr(serverapp, "kernel_spec_manager", None)
     if isinstance(manager, ProjectKernelSpecManager):
         serverapp.log.info(
             "project-kernels: notebooks' python3 kernels launch from their project environments"
         )
+    if not labextension_installed():
+        serverapp.log.warning(
+            "project-kernels: the JupyterLab extension (the environment in the status bar) is "
+            "not installed: this copy was probably built without Node.js. Kernels still launch "
+            "from their project environments. To get it, install Node.js 18 or newer and "
+            "install project-kernels again."
+        )
+
+
+def labextension_installed() -> bool:
+    """Whether JupyterLab finds this package's prebuilt extension."""
+    from jupyter_core.paths import jupyter_path
+
+    return any(
+        os.path.isfile(os.path.join(directory, LABEXTENSION_NAME, "package.json"))
+        for directory in jupyter_path("labextensions")
+    )
 
 
 def _class_name(cls: Any) -> str:

@@ -18,6 +18,14 @@ from ipykernel.kernelapp import IPKernelApp
 
 from .names import DIAGNOSIS_VARIABLE, SHELL_PYTHONPATH_VARIABLE
 
+__all__ = [
+    "SHELL_CELL_MAGICS",
+    "FallbackKernel",
+    "diagnosis",
+    "is_shell_only",
+    "main",
+]
+
 SHELL_CELL_MAGICS = ("%%bash", "%%sh", "%%script")
 
 

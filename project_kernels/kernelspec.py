@@ -55,7 +55,7 @@ class ProjectKernelSpecManager(KernelSpecManager):
     list_environments = Bool(
         False,
         help="""Also list the environments found under the server's root in the kernel
-        picker, as "Python 3.12 (analysis/.venv)", each launching exactly that environment.
+        picker, as "analysis/.venv · Python 3.12", each launching exactly that environment.
         Found by a bounded scan in the background, never while a request waits.""",
     ).tag(config=True)
 

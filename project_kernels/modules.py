@@ -46,6 +46,35 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
 
+__all__ = [
+    "DECLARATION_NAME",
+    "DEFAULT_INIT_FILES",
+    "FAILURE_TTL",
+    "VOLATILE_VARIABLES",
+    "Computed",
+    "DeclarationError",
+    "ModuleSettings",
+    "ModuleSystem",
+    "ModulesError",
+    "apply_changes",
+    "cache_key",
+    "check_module_name",
+    "compute",
+    "environment_changes",
+    "file_stamps",
+    "find_module_system",
+    "module_environment",
+    "parse_declaration",
+    "read_declaration",
+    "render_declaration",
+    "sourced_environment",
+    "stamps_of",
+    "system_for",
+    "system_from_variables",
+    "with_modules",
+    "write_declaration",
+]
+
 #: The declaration's file name, inside the environment's directory.
 DECLARATION_NAME = "project-kernels.toml"
 

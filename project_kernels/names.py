@@ -13,6 +13,7 @@ __all__ = [
     "DIAGNOSIS_VARIABLE",
     "EXTENSION_MODULE",
     "IPYKERNEL_ARGV",
+    "LABEXTENSION_NAME",
     "NATIVE_KERNEL",
     "PROVISIONER_NAME",
     "PROVISIONER_VARIABLE",
@@ -28,6 +29,8 @@ PROVISIONER_NAME = "project-kernels"
 NATIVE_KERNEL = "python3"
 #: The key under ``ServerApp.jpserver_extensions`` (users' ``config.d`` files name it).
 EXTENSION_MODULE = "project_kernels.extension"
+#: The JupyterLab extension's directory under ``share/jupyter/labextensions``.
+LABEXTENSION_NAME = "project-kernels"
 #: The variable jupyter_client reads for the provisioner of kernelspecs that name none.
 PROVISIONER_VARIABLE = "JUPYTER_DEFAULT_PROVISIONER_NAME"
 #: The variable that carries the diagnosis to the fallback kernel.

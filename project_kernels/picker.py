@@ -40,7 +40,23 @@ from typing import Any
 from .discovery import is_within
 from .environments import ProblemCode
 from .names import provisioner_stanza
-from .report import sanitize
+from .report import environment_label, sanitize
+
+__all__ = [
+    "NAME_PREFIX",
+    "SCAN_NICENESS",
+    "SCAN_TIMEOUT",
+    "VALID_NAME",
+    "EnvironmentListing",
+    "Found",
+    "Listed",
+    "display_name",
+    "kernel_name",
+    "main",
+    "scan_for_listing",
+    "spec_for",
+    "spec_for_name",
+]
 
 #: Every listed kernel's name starts with this.
 NAME_PREFIX = "project-"
@@ -78,29 +94,11 @@ def kernel_name(relative: str) -> str:
 
 
 def display_name(found: Found, relative: str) -> str:
-    """``Python 3.12 (analysis/.venv)``; ``(analysis/.venv, needs ipykernel)`` and the like."""
-    major_minor = ".".join((found.python_version or "").split(".")[:2])
-    python = f"Python {major_minor}" if major_minor else "Python"
-    where = sanitize(relative)
-    if found.problem is not None:
-        where += f", {PROBLEM_LABELS[found.problem]}"
-    return f"{python} ({where})"
+    """``analysis/.venv · Python 3.12``; ``old/.venv · Python 3.11 · needs ipykernel``.
 
-
-#: How the picker says what stops a listed environment, in a few words.
-PROBLEM_LABELS: dict[ProblemCode, str] = {
-    ProblemCode.UNREADABLE: "unreadable",
-    ProblemCode.BAD_CONFIG: "broken",
-    ProblemCode.BASE_MISSING: "its Python is gone",
-    ProblemCode.NOT_EXECUTABLE: "Python not runnable",
-    ProblemCode.FOREIGN_BINARY: "made for another machine",
-    ProblemCode.PYTHON_TOO_OLD: "Python too old",
-    ProblemCode.NO_IPYKERNEL: "needs ipykernel",
-    ProblemCode.IPYKERNEL_TOO_OLD: "ipykernel too old",
-    ProblemCode.UNTRUSTED: "not trusted",
-    ProblemCode.MODULES: "modules fail to load",
-    ProblemCode.STARTUP_FAILED: "fails to start",
-}
+    The status bar names a running kernel's environment the same way.
+    """
+    return environment_label(sanitize(relative), found.python_version, found.problem)
 
 
 def spec_for(

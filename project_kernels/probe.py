@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from .activation import activated
 from .environments import Environment, Problem, ProblemCode
 
+__all__ = [
+    "PROBE_CODE",
+    "ProbeResult",
+    "probe",
+    "startup_problem",
+]
+
 PROBE_CODE = "import ipykernel.kernelapp, sys; print(sys.prefix)"
 
 

@@ -6,7 +6,17 @@ import re
 import unicodedata
 from pathlib import Path
 
-from .environments import Environment
+from .environments import Environment, ProblemCode
+
+__all__ = [
+    "LABEL_SEPARATOR",
+    "PROBLEM_LABELS",
+    "describe",
+    "environment_label",
+    "sanitize",
+    "show",
+    "unusable_report",
+]
 
 #: Unicode categories shown as ``?``: controls (escape sequences, newlines), format
 #: characters (bidirectional overrides, zero-width), surrogates (undecodable bytes of a
@@ -15,6 +25,40 @@ _UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _MARKUP = str.maketrans({"<": "‹", ">": "›", "&": "＆"})
 #: What JupyterLab's output renderer turns into a link: ``scheme://``, ``data:``, ``www.``.
 _LINK = re.compile(r"://|data:|www\.", re.IGNORECASE)
+
+
+#: How a label says what stops an environment, in a few words.
+PROBLEM_LABELS: dict[ProblemCode, str] = {
+    ProblemCode.UNREADABLE: "unreadable",
+    ProblemCode.BAD_CONFIG: "broken",
+    ProblemCode.BASE_MISSING: "its Python is gone",
+    ProblemCode.NOT_EXECUTABLE: "Python not runnable",
+    ProblemCode.FOREIGN_BINARY: "made for another machine",
+    ProblemCode.PYTHON_TOO_OLD: "Python too old",
+    ProblemCode.NO_IPYKERNEL: "needs ipykernel",
+    ProblemCode.IPYKERNEL_TOO_OLD: "ipykernel too old",
+    ProblemCode.UNTRUSTED: "not trusted",
+    ProblemCode.MODULES: "modules fail to load",
+    ProblemCode.STARTUP_FAILED: "fails to start",
+}
+
+#: Between the parts of a label.
+LABEL_SEPARATOR = " · "
+
+
+def environment_label(
+    where: str, python_version: object | None, problem: ProblemCode | None = None
+) -> str:
+    """``analysis/.venv · Python 3.12``, ``old/.venv · Python 3.11 · needs ipykernel``.
+
+    One wording for an environment wherever a person meets it: the kernel picker's
+    names here, the status bar's (``src/label.ts``, checked against the same cases).
+    """
+    major_minor = ".".join(str(python_version or "").split(".")[:2])
+    parts = [where, f"Python {major_minor}" if major_minor else "Python"]
+    if problem is not None:
+        parts.append(PROBLEM_LABELS[problem])
+    return LABEL_SEPARATOR.join(parts)
 
 
 def sanitize(text: str) -> str:

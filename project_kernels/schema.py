@@ -6,14 +6,24 @@ changes only when a field changes meaning or goes away; new fields may appear.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from .decision import LaunchPlan
 from .discovery import Candidate, is_within
-from .environments import Environment
+from .environments import Environment, Problem
+from .report import PROBLEM_LABELS
 
-__all__ = ["JSON_SCHEMA", "candidate_json", "environment_json", "plan_json", "with_schema"]
+__all__ = [
+    "JSON_SCHEMA",
+    "candidate_json",
+    "environment_json",
+    "fix_command",
+    "plan_json",
+    "problem_json",
+    "with_schema",
+]
 
 #: The version of the JSON layout.
 JSON_SCHEMA = 1
@@ -41,10 +51,37 @@ def environment_json(environment: Environment | None) -> dict[str, Any] | None:
         "usable": environment.usable,
         "reason": environment.reason,
         "notes": list(environment.notes),
-        "problems": [
-            {"code": p.code.value, "summary": p.summary, "fix": p.fix} for p in environment.problems
-        ],
+        "problems": [problem_json(p) for p in environment.problems],
     }
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    """One problem: its code, what is wrong, the fix, its few-word label and the fix's command."""
+    return {
+        "code": problem.code.value,
+        "summary": problem.summary,
+        "fix": problem.fix,
+        "label": PROBLEM_LABELS[problem.code],
+        "command": fix_command(problem.fix),
+    }
+
+
+_QUOTED = re.compile(r"`([^`]+)`")
+
+
+def fix_command(fix: str) -> str | None:
+    """The shell command a fix says to run, for a copy button; None when it names none.
+
+    Fixes quote their command in backticks, or end with it after a colon
+    (``Install it: /p/.venv/bin/python -m pip install ipykernel``).
+    """
+    quoted = _QUOTED.search(fix)
+    if quoted:
+        return quoted.group(1)
+    _, colon, rest = fix.partition(": ")
+    if not colon:
+        return None
+    return rest.strip() or None
 
 
 def candidate_json(candidate: Candidate) -> dict[str, Any]:

@@ -40,6 +40,20 @@ from pathlib import Path, PurePosixPath
 from .discovery import Candidate, Locator
 from .environments import Environment, Kind, Problem, ProblemCode, lib_python_dirs
 
+__all__ = [
+    "MAX_PROBLEMS",
+    "ROOT_UID",
+    "STARTUP_FILES",
+    "Finding",
+    "Offence",
+    "TrustPolicy",
+    "findings_for",
+    "is_untrusted",
+    "judge",
+    "symlink_holders",
+    "trusted_only",
+]
+
 ROOT_UID = 0
 #: At most this many untrusted paths are reported for one environment.
 MAX_PROBLEMS = 3

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from envfactory import copy_installation, make_tools, pyenv_python
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 
 
@@ -27,6 +28,31 @@ def server(project: Path, tmp_path: Path) -> Iterator[JupyterServer]:
     """A real jupyter server over ``project`` with the project-kernels spec manager."""
     with running_server(project, tmp_path, PROJECT_KERNELS_CONFIG) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def tools_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real poetry, pipenv, pdm and hatch, in a throwaway venv (never on the server's PATH)."""
+    return make_tools(tmp_path_factory.mktemp("tools") / "venv")
+
+
+@pytest.fixture(scope="session")
+def base_python() -> Path:
+    """The Python the tools make environments from: another one than the server's if possible."""
+    return pyenv_python("3.12") or Path(sys.executable)
+
+
+@pytest.fixture(scope="session")
+def base_with_ipykernel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A base Python installation (not a venv) that has ipykernel: its ``bin/python3``.
+
+    Made explicitly, a copy of the test runner's base installation, so that the
+    ``--system-site-packages`` tests mean the same from a venv and from a base interpreter.
+    """
+    copy = copy_installation(Path(sys.base_prefix), tmp_path_factory.mktemp("base") / "python")
+    if copy is None:
+        pytest.skip(f"{sys.base_prefix} is not a self-contained Python installation to copy")
+    return copy / "bin" / "python3"
 
 
 def pid_alive(pid: int) -> bool:

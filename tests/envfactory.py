@@ -12,10 +12,10 @@ from pathlib import Path
 PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
 
 
-def run(*argv: str | Path, env: dict[str, str] | None = None) -> str:
+def run(*argv: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
     """Run a command, failing the test with its output if it fails."""
     completed = subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, env=env, check=False
+        [str(a) for a in argv], capture_output=True, text=True, env=env, cwd=cwd, check=False
     )
     if completed.returncode != 0:
         raise AssertionError(
@@ -90,3 +90,54 @@ def install(interpreter: Path, *requirements: str) -> None:
         interpreter,
         *requirements,
     )
+
+
+#: The tools whose rules and environments the tests check against the real thing.
+TOOLS = ("poetry", "pipenv", "pdm", "hatch")
+
+
+def make_tools(venv: Path) -> Path:
+    """The real poetry, pipenv, pdm and hatch in a throwaway venv; returns its ``bin``."""
+    env = {**os.environ, "VIRTUAL_ENV": ""}
+    run(uv(), "venv", "--quiet", "--python", sys.executable, venv, env=env)
+    run(uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python", *TOOLS, env=env)
+    return venv / "bin"
+
+
+def python_prefix(interpreter: Path) -> Path:
+    """The installation prefix of a (non-venv) interpreter."""
+    code = "import sys; print(sys.base_prefix)"
+    return Path(subprocess.check_output([str(interpreter), "-c", code], text=True).strip())
+
+
+def python_version(interpreter: Path) -> str:
+    """``X.Y.Z`` of an interpreter."""
+    code = "import platform; print(platform.python_version())"
+    return subprocess.check_output([str(interpreter), "-c", code], text=True).strip()
+
+
+def copy_installation(source: Path, copy: Path) -> Path | None:
+    """A copy of the Python installation at ``source``, without its packages, with ipykernel.
+
+    A base Python that has ipykernel, whatever the test runner's own base has: what an
+    HPC module or a distribution's Python gives ``--system-site-packages`` venvs.
+    None when ``source`` is not a self-contained installation (a distribution's split one).
+    """
+    if not (source / "bin").is_dir() or not list(source.glob("lib/python3*/os.py")):
+        return None
+    skip = shutil.ignore_patterns(
+        "test", "tests", "__pycache__", "idlelib", "tkinter", "turtledemo", "*.a", "lib2to3"
+    )
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        ignored = set(skip(directory, names))
+        if Path(directory).name.startswith("python") and "site-packages" in names:
+            ignored.add("site-packages")
+        return ignored
+
+    shutil.copytree(source, copy, symlinks=True, ignore=ignore)
+    for lib in (copy / "lib").glob("python3*"):
+        if (lib / "os.py").exists():
+            (lib / "site-packages").mkdir(exist_ok=True)
+    install(copy / "bin" / "python3", "ipykernel")
+    return copy

@@ -43,7 +43,13 @@ class JupyterServer:
     """A running server; ``url`` is its base URL."""
 
     def __init__(
-        self, root: Path, config: str, env: dict[str, str], log: Path, wrap: list[str] | None = None
+        self,
+        root: Path,
+        config: str,
+        env: dict[str, str],
+        log: Path,
+        wrap: list[str] | None = None,
+        python: str = sys.executable,
     ) -> None:
         self.root = root
         self.port = free_port()
@@ -61,7 +67,7 @@ class JupyterServer:
         }
         argv = [
             *(wrap or []),
-            sys.executable,
+            python,
             "-m",
             "jupyter_server",
             f"--ServerApp.root_dir={root}",
@@ -236,14 +242,16 @@ def running_server(
     config: str = "",
     env: dict[str, str] | None = None,
     wrap: list[str] | None = None,
+    python: str | Path = sys.executable,
 ) -> Iterator[JupyterServer]:
     """A server over ``root`` with ``config`` as its only configuration.
 
-    ``wrap`` prefixes the server's command (for example to drop privileges).
+    ``wrap`` prefixes the server's command (for example to drop privileges); ``python``
+    is the interpreter that runs it (by default the tests' own).
     """
     base = clean_environ()
     log = tmp / f"server-{free_port()}.log"
-    server = JupyterServer(root, config, {**base, **(env or {})}, log, wrap)
+    server = JupyterServer(root, config, {**base, **(env or {})}, log, wrap, str(python))
     try:
         yield server
     finally:

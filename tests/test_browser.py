@@ -1,9 +1,12 @@
-"""JupyterLab in a real browser: what a person sees when they run a notebook.
+"""JupyterLab and Notebook 7 in a real browser: what a person sees when they run a notebook.
 
-A real ``jupyter server`` with JupyterLab and project-kernels serves a project tree;
+A real ``jupyter server`` with JupyterLab, Notebook 7 and project-kernels (enabled as
+``project-kernels enable`` does: the server extension) serves a project tree;
 Playwright drives Debian's chromium (no browser download) to open notebooks, run
-their cells and read the outputs from the page. Screenshots of each page are saved
-under ``test-results/browser/``, whether the test passes or fails.
+their cells, read the outputs and the environment the status bar (JupyterLab) or the
+notebook's toolbar (Notebook 7) names, and repair a broken environment. Screenshots
+of each page are saved under ``test-results/browser/``, whether the test passes or
+fails; the README's are copied from there into ``examples/screenshots/``.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from envfactory import make_env
-from jupyter import PROJECT_KERNELS_CONFIG, TOKEN, JupyterServer, running_server, write_notebook
+from envfactory import install, make_env
+from jupyter import TOKEN, JupyterServer, running_server, write_notebook
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 from sysdeps import chromium
 
@@ -37,6 +41,14 @@ CHROMIUM_ARGS = [
 ]
 NOTEBOOK_CELLS = ".jp-NotebookPanel:visible .jp-Cell"
 FALLBACK_FIRST_LINE = "The project environment for this notebook cannot run a kernel."
+EXTENSION_CONFIG = 'c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}\n'
+#: The environment's label: in JupyterLab's status bar, in Notebook 7's notebook toolbar.
+LAB_LABEL = "#jp-main-statusbar .jp-ProjectKernels-item"
+NOTEBOOK7_LABEL = ".jp-NotebookPanel-toolbar .jp-ProjectKernels-item"
+PANEL = ".jp-ProjectKernels-panel"
+WARNING = re.compile(r"\bjp-ProjectKernels-warning\b")
+PYTHON = "Python {}.{}".format(*sys.version_info[:2])
+PRINT_PREFIX = "import sys\nprint(sys.prefix)"
 
 
 def quiet_lab(settings: Path) -> str:
@@ -54,7 +66,7 @@ def quiet_lab(settings: Path) -> str:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    """JupyterLab over a tree with a working project and one whose venv lacks ipykernel."""
+    """JupyterLab and Notebook 7 over a working project and venvs without ipykernel."""
     tmp = tmp_path_factory.mktemp("lab")
     # A short root, so the paths on the page (and in the README's screenshot) read well.
     root = Path(tempfile.mkdtemp(prefix="projects-"))
@@ -63,7 +75,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
         write_notebook(root / "analysis" / "2024" / "report.ipynb", "import sys\nprint(sys.prefix)")
         make_env(root / "broken" / ".venv", ipykernel=False)
         write_notebook(root / "broken" / "notes.ipynb", "import sys\nprint(sys.prefix)")
-        config = PROJECT_KERNELS_CONFIG + quiet_lab(tmp / "lab-settings")
+        for front_end in ("lab", "notebook7"):  # each repaired by one test
+            make_env(root / f"fix-{front_end}" / ".venv", ipykernel=False)
+            write_notebook(
+                root / f"fix-{front_end}" / "notes.ipynb", "import sys\nprint(sys.prefix)"
+            )
+        config = EXTENSION_CONFIG + quiet_lab(tmp / "lab-settings")
         with running_server(root, tmp, config) as server:
             yield server
     finally:
@@ -97,16 +114,28 @@ def notebook_page(
     browser: BrowserContext, lab: JupyterServer, notebook: str, shot: str
 ) -> Iterator[Page]:
     """A page with ``notebook`` open in JupyterLab; a screenshot is saved when done."""
+    # A workspace of its own, so that no tab of another test is restored on the page.
+    url = f"{lab.url}/lab/workspaces/{shot}/tree/{notebook}?reset&token={TOKEN}"
+    with opened(browser, url, shot) as page:
+        yield page
+
+
+@contextmanager
+def opened(browser: BrowserContext, url: str, shot: str) -> Iterator[Page]:
+    """A page at ``url`` once a notebook's cells are there; a screenshot is saved when done."""
     page = browser.new_page()
     try:
-        # A workspace of its own, so that no tab of another test is restored on the page.
-        page.goto(f"{lab.url}/lab/workspaces/{shot}/tree/{notebook}?reset&token={TOKEN}")
+        page.goto(url)
         page.locator(NOTEBOOK_CELLS + " .cm-content").first.wait_for(timeout=60_000)
         yield page
     finally:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(RESULTS / f"{shot}.png"))
+        screenshot(page, shot)
         page.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(RESULTS / f"{name}.png"))
 
 
 def run_first_cell(page: Page) -> Locator:
@@ -128,6 +157,14 @@ def test_a_notebook_in_a_project_prints_its_environment(
     with notebook_page(browser, lab, "analysis/2024/report.ipynb", "project-environment") as page:
         output = run_first_cell(page)
         expect(output).to_have_text(str(environment), timeout=90_000)
+        label = page.locator(LAB_LABEL)
+        expect(label).to_have_text(f"analysis/.venv · {PYTHON}")
+        expect(label).not_to_have_class(WARNING)
+        label.click()
+        panel = page.locator(PANEL)
+        expect(panel).to_contain_text(f"Environment{environment}")
+        expect(panel).to_contain_text("Kindvenv")
+        expect(panel).to_contain_text("Whynearest directory named '.venv' above the notebook")
 
 
 def test_a_notebook_next_to_a_broken_environment_reads_the_explanation(
@@ -141,3 +178,91 @@ def test_a_notebook_next_to_a_broken_environment_reads_the_explanation(
         assert text.startswith(FALLBACK_FIRST_LINE), text
         assert f"Problem: ipykernel is not installed in {environment}" in text, text
         assert f"{environment}/bin/python -m pip install ipykernel" in text, text
+        label = page.locator(LAB_LABEL)
+        expect(label).to_have_text(f"broken/.venv · {PYTHON} · needs ipykernel")
+        expect(label).to_have_class(WARNING)
+
+
+def test_the_status_bar_shows_a_broken_environment_and_its_fix_then_the_repaired_one(
+    lab: JupyterServer, browser: BrowserContext
+) -> None:
+    environment = lab.root / "fix-lab" / ".venv"
+    with notebook_page(browser, lab, "fix-lab/notes.ipynb", "status-bar") as page:
+        label = page.locator(LAB_LABEL)
+        expect(label).to_have_text(f"fix-lab/.venv · {PYTHON} · needs ipykernel", timeout=90_000)
+        expect(label).to_have_class(WARNING)
+        label.click()
+        panel = page.locator(PANEL)
+        fix = f"{environment}/bin/python -m pip install ipykernel"
+        expect(panel).to_contain_text(f"Problem: ipykernel is not installed in {environment}")
+        expect(panel).to_contain_text(f"Fix: Install it: {fix}")
+        copy = panel.get_by_role("button", name="Copy fix command")
+        expect(copy).to_have_attribute("title", fix)
+        screenshot(page, "jupyterlab-status-bar-broken")
+        copy.click()
+        expect(panel.get_by_role("button", name="Copied")).to_be_visible()
+
+        install(environment / "bin" / "python", "ipykernel")
+        restart_kernel(page)
+        expect(label).to_have_text(f"fix-lab/.venv · {PYTHON}", timeout=90_000)
+        expect(label).not_to_have_class(WARNING)
+        output = run_first_cell(page)
+        expect(output).to_have_text(str(environment), timeout=90_000)
+        label.click()
+        expect(page.locator(PANEL)).to_contain_text("The kernel runs in this environment")
+        screenshot(page, "jupyterlab-status-bar-repaired")
+
+
+def test_notebook7_shows_the_environment_beside_the_kernel_and_follows_a_repair(
+    lab: JupyterServer, browser: BrowserContext
+) -> None:
+    environment = lab.root / "fix-notebook7" / ".venv"
+    url = f"{lab.url}/notebooks/fix-notebook7/notes.ipynb?token={TOKEN}"
+    with opened(browser, url, "notebook7") as page:
+        label = page.locator(NOTEBOOK7_LABEL)
+        expect(label).to_have_text(
+            f"fix-notebook7/.venv · {PYTHON} · needs ipykernel", timeout=90_000
+        )
+        expect(label).to_have_class(WARNING)
+        label.click()
+        dialog = page.locator(".jp-Dialog " + PANEL)
+        expect(dialog).to_contain_text(f"Fix: Install it: {environment}/bin/python -m pip")
+        screenshot(page, "notebook7-broken")
+        page.locator(".jp-Dialog").get_by_role("button", name="Close").click()
+
+        install(environment / "bin" / "python", "ipykernel")
+        restart_kernel(page)
+        expect(label).to_have_text(f"fix-notebook7/.venv · {PYTHON}", timeout=90_000)
+        expect(label).not_to_have_class(WARNING)
+        cell = page.locator(NOTEBOOK_CELLS).first
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Shift+Enter")
+        expect(cell.locator(".jp-OutputArea-output")).to_have_text(str(environment), timeout=90_000)
+        screenshot(page, "notebook7-repaired")
+
+
+def test_the_launcher_names_the_environment_of_its_directory(
+    lab: JupyterServer, browser: BrowserContext
+) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(f"{lab.url}/lab/workspaces/launcher/tree/analysis/2024?reset&token={TOKEN}")
+        card = page.locator(".jp-LauncherCard", has_text="analysis/.venv")
+        expect(card).to_have_text(f"analysis/.venv · {PYTHON}", timeout=60_000)
+        expect(page.locator(".jp-Launcher-cwd")).to_have_text("analysis/2024")
+        screenshot(page, "jupyterlab-launcher")
+        card.click()
+        # A new notebook there, whose kernel runs in the environment the card named.
+        expect(page.locator(LAB_LABEL)).to_have_text(f"analysis/.venv · {PYTHON}", timeout=90_000)
+    finally:
+        screenshot(page, "launcher")
+        page.close()
+
+
+def restart_kernel(page: Page) -> None:
+    """Kernel > Restart Kernel..., confirmed, as a person would."""
+    page.locator(NOTEBOOK_CELLS).first.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("0")
+    page.keyboard.press("0")
+    page.locator(".jp-Dialog").get_by_role("button", name="Confirm Kernel Restart").click()

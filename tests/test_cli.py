@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from envfactory import make_env
 from jupyter import clean_environ
+from planted import plant_venv
+
+from project_kernels.cli import wrap_for_terminal
+from project_kernels.picker import kernel_name
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +80,14 @@ def test_which_without_an_environment_says_stock(projects: Path, tmp_path: Path)
     )
 
 
-def test_which_reads_the_servers_configuration(projects: Path, tmp_path: Path) -> None:
-    make_env(projects / "plain" / "env", "uv", ipykernel=False)
+def test_which_reads_the_servers_configuration(tmp_path: Path) -> None:
+    plant_venv(tmp_path / "project" / "env", ipykernel=None)
     config = (
         'c.ProjectKernels.environment_names = ["env"]\nc.ProjectKernels.on_unusable = "error"\n'
     )
-    out = cli("which", "--json", str(projects / "plain"), config=config, tmp=tmp_path)
+    out = cli("which", "--json", str(tmp_path / "project"), config=config, tmp=tmp_path)
     data = json.loads(out.stdout)
-    assert data["environment"]["path"] == str(projects / "plain" / "env")
+    assert data["environment"]["path"] == str(tmp_path / "project" / "env")
     assert data["mode"] == "error"
 
 
@@ -123,3 +127,43 @@ def test_jupyter_project_kernels_is_the_same_program(projects: Path, tmp_path: P
         check=False,
     )
     assert json.loads(out.stdout)["mode"] == "environment", out.stderr
+
+
+def test_which_for_a_kernel_chosen_in_the_picker_reports_that_environment(
+    projects: Path, tmp_path: Path
+) -> None:
+    name = kernel_name("bad/.venv")
+    where = str(projects / "good" / "notebooks")
+    out = cli("which", "--json", "--kernel", name, "--root-dir", str(projects), where, tmp=tmp_path)
+    data = json.loads(out.stdout)
+    assert data["environment"]["path"] == str(projects / "bad" / ".venv")
+    assert data["environment"]["reason"] == "chosen in the kernel picker"
+    assert data["mode"] == "fallback" and out.returncode == 1
+
+
+def test_which_for_an_unknown_kernel_name_is_a_usage_error(projects: Path, tmp_path: Path) -> None:
+    out = cli("which", "--kernel", "project-nothing-1234abcd", "--root-dir", str(projects),
+              str(projects), tmp=tmp_path)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"project-kernels which: No environment under {projects} is listed as "
+        "'project-nothing-1234abcd'."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("short line\n", "short line\n"),
+        (
+            "Problem: " + "word " * 20 + "end.",
+            "Problem: word word word word word word word word word word word word word word\n"
+            "  word word word word word word end.",
+        ),
+        ("Fix: " + "x" * 100, "Fix: " + "x" * 100),
+        ("  /a/very/long/path/" + "d" * 90, "  /a/very/long/path/" + "d" * 90),
+        ("Launches: /p/" + "e" * 90 + "\n", "Launches: /p/" + "e" * 90 + "\n"),
+    ],
+)
+def test_human_output_folds_prose_but_never_commands_or_paths(text: str, folded: str) -> None:
+    assert wrap_for_terminal(text) == folded

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from envfactory import make_env
+from planted import plant_venv
 
 from project_kernels.discovery import (
     choose_boundary,
@@ -21,8 +21,8 @@ from project_kernels.discovery import (
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """root/.venv, root/a/venv, root/a/b/.venv (a file), root/a/b/c/ (the notebook's)."""
     root = tmp_path_factory.mktemp("tree")
-    make_env(root / ".venv", "uv", ipykernel=False)
-    make_env(root / "a" / "venv", "uv", ipykernel=False)
+    plant_venv(root / ".venv")
+    plant_venv(root / "a" / "venv")
     (root / "a" / "b" / "c").mkdir(parents=True)
     (root / "a" / "b" / ".venv").write_text("not an environment")
     return root
@@ -43,8 +43,8 @@ def test_the_walk_stops_at_the_boundary(tree: Path) -> None:
 
 
 def test_earlier_names_win_at_one_level(tmp_path: Path) -> None:
-    make_env(tmp_path / "venv", "uv", ipykernel=False)
-    make_env(tmp_path / ".venv", "uv", ipykernel=False)
+    plant_venv(tmp_path / "venv")
+    plant_venv(tmp_path / ".venv")
     assert walk_up(tmp_path, tmp_path, [named_directories()]).environment.root == tmp_path / ".venv"  # type: ignore[union-attr]
     custom = walk_up(tmp_path, tmp_path, [named_directories(["venv", ".venv"])])
     assert custom.environment is not None and custom.environment.root == tmp_path / "venv"
@@ -79,10 +79,10 @@ def test_boundary_is_root_then_stop_directory_then_home_then_slash() -> None:
 
 
 def test_scan_lists_environments_within_bounds_and_prunes(tmp_path: Path) -> None:
-    make_env(tmp_path / "p1" / ".venv", "uv", ipykernel=False)
-    make_env(tmp_path / "deep" / "x" / "y" / "venv", "uv", ipykernel=False)
-    make_env(tmp_path / "node_modules" / "pkg" / ".venv", "uv", ipykernel=False)
-    make_env(tmp_path / ".hidden" / ".venv", "uv", ipykernel=False)
+    plant_venv(tmp_path / "p1" / ".venv")
+    plant_venv(tmp_path / "deep" / "x" / "y" / "venv")
+    plant_venv(tmp_path / "node_modules" / "pkg" / ".venv")
+    plant_venv(tmp_path / ".hidden" / ".venv")
     found = scan(tmp_path, [named_directories()], max_depth=4)
     roots = sorted(c.path for c in found.candidates if c.environment)
     assert roots == [tmp_path / "deep" / "x" / "y" / "venv", tmp_path / "p1" / ".venv"]

@@ -12,35 +12,35 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from envfactory import make_env, uv
+from envfactory import run as run_tool
 from jupyter import JupyterServer, clean_environ, running_server, write_notebook
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX_CODE = "import sys; print(sys.prefix)"
+#: What the prefix's Python runs besides project-kernels: the server, nbconvert, papermill.
+PREFIX_PACKAGES = ("jupyter_server", "nbconvert", "papermill")
 
 
 @pytest.fixture(scope="module")
-def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A venv with Jupyter (from the base) and project-kernels (editable): a writable prefix."""
+def prefix(tmp_path_factory: pytest.TempPathFactory, base_with_ipykernel: Path) -> Path:
+    """A writable prefix: a venv with Jupyter and project-kernels (editable), on a base whose
+    ipykernel runs the stock python3 kernel (as an image's or a module's Python would)."""
     venv = tmp_path_factory.mktemp("prefix") / "venv"
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run(
-        [uv(), "venv", "--quiet", "--system-site-packages", "--python", base, venv], check=True
+    python = venv / "bin" / "python"
+    run_tool(
+        uv(), "venv", "--quiet", "--system-site-packages", "--python", base_with_ipykernel, venv
     )
-    install = [uv(), "pip", "install", "--quiet", "--no-deps"]
-    subprocess.run(
-        [*install, "--python", venv / "bin" / "python", "-e", REPO],
-        check=True,
-    )
+    run_tool(uv(), "pip", "install", "--quiet", "--python", python, *PREFIX_PACKAGES, "-e", REPO)
     return venv
 
 
@@ -62,6 +62,8 @@ def home(tmp_path: Path) -> dict[str, str]:
         "JUPYTER_DATA_DIR": str(tmp_path / "user-data"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTER_PLATFORM_DIRS": "1",
+        # The user's directories first, as outside a venv, even when the tests run in one.
+        "JUPYTER_PREFER_ENV_PATH": "0",
     }
 
 
@@ -111,23 +113,17 @@ def server_from(
     prefix: Path, root: Path, tmp: Path, home: dict[str, str], config: str = ""
 ) -> Iterator[JupyterServer]:
     """A real server run by the prefix's Python, reading only the prefix's and ``home``'s config."""
-    patch = pytest.MonkeyPatch()
-    # tests/jupyter.py starts `sys.executable -m jupyter_server`: make that the prefix's Python.
-    patch.setattr(sys, "executable", str(prefix / "bin" / "python"))
-    try:
-        server_cm = running_server(
-            root, tmp, config, env={"JUPYTER_DATA_DIR": home["JUPYTER_DATA_DIR"]}
-        )
-        server = server_cm.__enter__()
-    finally:
-        patch.undo()
-    try:
+    with running_server(
+        root,
+        tmp,
+        config,
+        env={"JUPYTER_DATA_DIR": home["JUPYTER_DATA_DIR"]},
+        python=prefix / "bin" / "python",
+    ) as server:
         yield server
-    finally:
-        server_cm.__exit__(None, None, None)
 
 
-def python3_spec(server: JupyterServer) -> dict[str, object]:
+def python3_spec(server: JupyterServer) -> dict[str, Any]:
     specs = server.request("GET", "/api/kernelspecs").json()["kernelspecs"]
     return dict(specs["python3"]["spec"])
 
@@ -279,7 +275,7 @@ def test_nbconvert_and_papermill_run_a_notebook_in_its_environment_after_enable(
     notebook = project / "analysis" / "2024" / "report.ipynb"
     environment = str(project / "analysis" / ".venv")
 
-    nbconvert = [python, "-m", "nbconvert", "--to", "notebook", "--execute"]
+    nbconvert: list[str | Path] = [python, "-m", "nbconvert", "--to", "notebook", "--execute"]
     converted = run(
         [*nbconvert, notebook, "--output-dir", tmp_path, "--output", "nbconvert.ipynb"],
         home,

@@ -67,9 +67,16 @@ def test_a_uv_environment_is_repaired_with_uv(tmp_path: Path) -> None:
     assert fix == f"Install it: uv pip install --python {tmp_path}/env/bin/python ipykernel"
 
 
-def test_system_site_packages_count_the_bases_ipykernel(tmp_path: Path) -> None:
-    # The base is this Python, which has ipykernel.
-    make_env(tmp_path / "env", "venv", ipykernel=False, system_site_packages=True)
+def test_system_site_packages_count_the_bases_ipykernel(
+    tmp_path: Path, base_with_ipykernel: Path
+) -> None:
+    make_env(
+        tmp_path / "env",
+        "venv",
+        python=base_with_ipykernel,
+        ipykernel=False,
+        system_site_packages=True,
+    )
     env = inspect_venv(tmp_path / "env")
     assert env.system_site_packages
     assert env.ipykernel_version is not None and env.usable

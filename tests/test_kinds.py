@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from envfactory import PYENV_ROOT
-from test_locators import sh, tools_bin  # noqa: F401  (tools_bin is a fixture)
+from envfactory import run as sh
 
 from project_kernels.activation import activated
 from project_kernels.environments import Environment, Kind
@@ -55,7 +55,7 @@ HATCH_CASES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(HATCH_CASES))
-def test_hatch_environment_path_is_hatchs(case: str, tools_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_hatch_environment_path_is_hatchs(case: str, tools_bin: Path, tmp_path: Path) -> None:
     pyproject, variables, config = HATCH_CASES[case]
     home, project = tmp_path / "home", tmp_path / "my project"
     home.mkdir()
@@ -76,7 +76,7 @@ def test_hatch_environment_path_is_hatchs(case: str, tools_bin: Path, tmp_path: 
 
 
 @pytest.mark.slow
-def test_poetry_virtualenvs_path_is_poetrys(tools_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_poetry_virtualenvs_path_is_poetrys(tools_bin: Path, tmp_path: Path) -> None:
     home, project = tmp_path / "home", tmp_path / "proj"
     home.mkdir()
     project.mkdir()
@@ -103,7 +103,7 @@ def test_poetry_virtualenvs_path_is_poetrys(tools_bin: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_poetry_environment_name_is_poetrys(tools_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_poetry_environment_name_is_poetrys(tools_bin: Path, tmp_path: Path) -> None:
     names = ["demo", "My_Project.Name", "x" * 60, "with space"]
     code = (
         "import sys\nfrom poetry.core.packages.package import Package\n"
@@ -118,7 +118,7 @@ def test_poetry_environment_name_is_poetrys(tools_bin: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_pdm_venv_location_is_pdms(tools_bin: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_pdm_venv_location_is_pdms(tools_bin: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     for variables in ({}, {"XDG_DATA_HOME": str(tmp_path / "data")}):

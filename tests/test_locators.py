@@ -18,12 +18,20 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from envfactory import PYENV_ROOT, install, pyenv_python, uv
+from envfactory import (
+    PYENV_ROOT,
+    copy_installation,
+    install,
+    python_prefix,
+    python_version,
+    run,
+    uv,
+)
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
 
 from project_kernels.discovery import Walk
@@ -34,7 +42,6 @@ from project_kernels.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-TOOLS = ("poetry", "pipenv", "pdm", "hatch")
 REPORT = (
     "import json, os, sys\n"
     "print(json.dumps({'prefix': sys.prefix, 'exe': sys.executable, 'env': dict(os.environ)}))"
@@ -44,66 +51,13 @@ REPORT = (
 INCIDENTAL = {"PWD", "OLDPWD", "SHLVL", "_", "PDM_RUN_CWD", "PIP_PYTHON_PATH", "HATCH_UV"}
 
 
-def sh(*argv: str | Path, env: dict[str, str], cwd: Path | None = None) -> str:
-    """Run a command; fail the test with its output if it fails."""
-    done = subprocess.run(
-        [str(a) for a in argv], env=env, cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"{argv} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-@pytest.fixture(scope="session")
-def tools_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real poetry, pipenv, pdm and hatch, in a throwaway venv (never on the server's PATH)."""
-    venv = tmp_path_factory.mktemp("tools") / "venv"
-    env = {**os.environ, "VIRTUAL_ENV": ""}
-    sh(uv(), "venv", "--quiet", "--python", sys.executable, venv, env=env)
-    sh(uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python", *TOOLS, env=env)
-    return venv / "bin"
-
-
-@pytest.fixture(scope="session")
-def base_python() -> Path:
-    """The Python the tools make environments from: another one than the server's if possible."""
-    return pyenv_python("3.12") or Path(sys.executable)
-
-
-def python_prefix(interpreter: Path) -> Path:
-    """The installation prefix of a (non-venv) interpreter."""
-    code = "import sys; print(sys.base_prefix)"
-    return Path(subprocess.check_output([str(interpreter), "-c", code], text=True).strip())
-
-
-def python_version(interpreter: Path) -> str:
-    """``X.Y.Z`` of an interpreter."""
-    code = "import platform; print(platform.python_version())"
-    return subprocess.check_output([str(interpreter), "-c", code], text=True).strip()
-
-
 @pytest.fixture(scope="session")
 def prefix_template(tmp_path_factory: pytest.TempPathFactory, base_python: Path) -> Path:
     """A copy of a real Python installation (its own packages left out) with ipykernel."""
     source = python_prefix(base_python)
-    if source == Path(sys.base_prefix) and not (source / "bin").is_dir():
+    copy = copy_installation(source, tmp_path_factory.mktemp("prefix") / "python")
+    if copy is None:
         pytest.skip(f"no self-contained Python installation to copy (found {source})")
-    copy = tmp_path_factory.mktemp("prefix") / "python"
-    skip = shutil.ignore_patterns(
-        "test", "tests", "__pycache__", "idlelib", "tkinter", "turtledemo", "*.a", "lib2to3"
-    )
-
-    def ignore(directory: str, names: list[str]) -> set[str]:
-        ignored = set(skip(directory, names))
-        if Path(directory).name.startswith("python") and "site-packages" in names:
-            ignored.add("site-packages")
-        return ignored
-
-    shutil.copytree(source, copy, symlinks=True, ignore=ignore)
-    for lib in (copy / "lib").glob("python3*"):
-        if (lib / "os.py").exists():
-            (lib / "site-packages").mkdir(exist_ok=True)
-    install(copy / "bin" / "python3", "ipykernel")
     return copy
 
 
@@ -217,9 +171,9 @@ def world(
     return made
 
 
-def report_via(world: World, project: Path, *run: str) -> dict[str, str]:
+def report_via(world: World, project: Path, *tool_run: str) -> dict[str, str]:
     """The variables a tool's own ``run`` gives a child, less what was there before."""
-    output = sh(*run, "python", world.report, env=world.tool_env, cwd=project)
+    output = run(*tool_run, "python", world.report, env=world.tool_env, cwd=project)
     return tool_run_variables(output, world.tool_env)
 
 
@@ -230,8 +184,8 @@ def make_poetry(world: World, python: Path) -> None:
         '[project]\nname = "Poetry_Demo.App"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n\n'
         "[tool.poetry]\npackage-mode = false\n"
     )
-    sh("poetry", "env", "use", python, env=world.tool_env, cwd=project)
-    where = Path(sh("poetry", "env", "info", "--path", env=world.tool_env, cwd=project).strip())
+    run("poetry", "env", "use", python, env=world.tool_env, cwd=project)
+    where = Path(run("poetry", "env", "info", "--path", env=world.tool_env, cwd=project).strip())
     install(where / "bin" / "python", "ipykernel")
     world.expected["poetry-app"] = where
     world.tool_variables["poetry-app"] = report_via(world, project, "poetry", "run")
@@ -242,8 +196,8 @@ def make_pipenv(world: World, python: Path) -> None:
     project = world.root / "pipenv app [demo]"
     project.mkdir()
     (project / "Pipfile").write_text("[packages]\n\n[dev-packages]\n")
-    sh("pipenv", "--python", python, env=world.tool_env, cwd=project)
-    where = Path(sh("pipenv", "--venv", env=world.tool_env, cwd=project).strip())
+    run("pipenv", "--python", python, env=world.tool_env, cwd=project)
+    where = Path(run("pipenv", "--venv", env=world.tool_env, cwd=project).strip())
     install(where / "bin" / "python", "ipykernel")
     world.expected["pipenv app [demo]"] = where
     world.tool_variables["pipenv app [demo]"] = report_via(world, project, "pipenv", "run")
@@ -256,8 +210,8 @@ def make_pdm(world: World, python: Path) -> None:
         '[project]\nname = "pdm-app"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n'
         "dependencies = []\n\n[tool.pdm]\ndistribution = false\n"
     )
-    sh("pdm", "config", "venv.in_project", "false", env=world.tool_env, cwd=project)
-    sh("pdm", "use", "-f", python, env=world.tool_env, cwd=project)
+    run("pdm", "config", "venv.in_project", "false", env=world.tool_env, cwd=project)
+    run("pdm", "use", "-f", python, env=world.tool_env, cwd=project)
     saved = Path((project / ".pdm-python").read_text().strip())
     install(saved, "ipykernel")
     world.expected["pdm-app"] = saved.parent.parent
@@ -273,8 +227,8 @@ def make_hatch(world: World, python: Path) -> None:
         f'python = "{python}"\ndependencies = ["ipykernel"]\n\n'
         '[tool.hatch.envs.default.env-vars]\nHATCH_DEMO = "on"\nDEMO_ROOT = "{root}"\n'
     )
-    sh("hatch", "env", "create", env=world.tool_env, cwd=project)
-    where = Path(sh("hatch", "env", "find", env=world.tool_env, cwd=project).strip())
+    run("hatch", "env", "create", env=world.tool_env, cwd=project)
+    where = Path(run("hatch", "env", "find", env=world.tool_env, cwd=project).strip())
     world.expected["hatch-app"] = where
     world.tool_variables["hatch-app"] = report_via(world, project, "hatch", "run")
 
@@ -330,12 +284,12 @@ def make_pyenv(world: World, template: Path, version: str) -> bool:
     root = world.home / ".pyenv"
     shutil.copytree(template, root / "versions" / version, symlinks=True)
     env = {**world.tool_env, "PATH": f"{pyenv.parent}:/usr/bin:/bin"}
-    commands = sh(pyenv, "commands", env=env).split()
+    commands = run(pyenv, "commands", env=env).split()
     if "virtualenv" in commands:
-        sh(pyenv, "virtualenv", version, "nbvenv", env=env)
+        run(pyenv, "virtualenv", version, "nbvenv", env=env)
     else:
         # Only without the pyenv-virtualenv plugin: its layout, made by hand.
-        sh(
+        run(
             root / "versions" / version / "bin" / "python3",
             "-m",
             "venv",
@@ -349,14 +303,14 @@ def make_pyenv(world: World, template: Path, version: str) -> bool:
         project = world.root / name
         project.mkdir()
         (project / ".python-version").write_text(f"# pinned for the notebooks\n{content}\n")
-        world.expected[name] = Path(sh(pyenv, "prefix", env=env, cwd=project).strip())
-        output = sh(pyenv, "exec", "python", world.report, env=env, cwd=project)
+        world.expected[name] = Path(run(pyenv, "prefix", env=env, cwd=project).strip())
+        output = run(pyenv, "exec", "python", world.report, env=env, cwd=project)
         added = tool_run_variables(output, env)
         world.tool_variables[name] = {
             k: v for k, v in added.items() if k in ("PATH", "PYENV_VERSION")
         }
     if "virtualenv" in commands:
-        activate = sh(pyenv, "sh-activate", "--quiet", env=env, cwd=world.root / "pyenv-venv-app")
+        activate = run(pyenv, "sh-activate", "--quiet", env=env, cwd=world.root / "pyenv-venv-app")
         for line in activate.splitlines():
             if line.startswith("export ") and "VIRTUAL_ENV=" in line:
                 name, _, value = line[len("export ") :].rstrip(";").partition("=")
@@ -516,7 +470,7 @@ def test_precedence_when_every_kind_applies_at_one_level(world: World) -> None:
 
     project = world.root / "every-kind"
     project.mkdir()
-    sh(uv(), "venv", "--quiet", project / ".venv", env=world.tool_env)
+    run(uv(), "venv", "--quiet", project / ".venv", env=world.tool_env)
     (project / "pixi.toml").write_text('[workspace]\nname = "every"\nplatforms = ["linux-64"]\n')
     (project / ".pixi" / "envs").mkdir(parents=True)
     (project / ".pixi" / "envs" / "default").symlink_to(world.expected["pixi-app"])
@@ -541,7 +495,7 @@ def test_precedence_when_every_kind_applies_at_one_level(world: World) -> None:
     def drop_poetry() -> None:
         (project / "pyproject.toml").write_text(pyproject)
 
-    steps = [
+    steps: list[tuple[Kind, Callable[[], object]]] = [
         (Kind.UV, lambda: shutil.rmtree(project / ".venv")),
         (Kind.PIXI, (project / "pixi.toml").unlink),
         (Kind.CONDA, (project / ".conda").unlink),
@@ -555,7 +509,7 @@ def test_precedence_when_every_kind_applies_at_one_level(world: World) -> None:
         steps.append((Kind.PYENV, (project / ".python-version").unlink))
     else:
         (project / ".python-version").unlink()
-    seen = []
+    seen: list[Kind] = []
     for _, remove in steps:
         walk = resolve_in(world, project / "notebooks")
         assert walk.environment is not None, seen
@@ -572,7 +526,7 @@ def _context(world: World) -> Context:
 def test_restricting_the_kinds_looked_for(world: World, tmp_path: Path) -> None:
     project = world.root / "venv-and-conda"
     project.mkdir()
-    sh(uv(), "venv", "--quiet", project / ".venv", env=world.tool_env)
+    run(uv(), "venv", "--quiet", project / ".venv", env=world.tool_env)
     (project / ".conda").symlink_to(world.expected["conda-app"])
     only_conda = Settings(environment_kinds=frozenset({Kind.CONDA}))
     walk = resolve_in(world, project, only_conda)
@@ -600,7 +554,7 @@ def test_restricting_the_kinds_looked_for(world: World, tmp_path: Path) -> None:
 
 def which(world: World, directory: Path, *flags: str) -> str:
     """``project-kernels which``'s output (text folded for a terminal is unfolded)."""
-    output = sh(
+    output = run(
         sys.executable, "-m", "project_kernels", "which", directory,
         "--root-dir", world.root, *flags, env=world.env,
     )  # fmt: skip

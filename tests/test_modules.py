@@ -21,7 +21,7 @@ import pytest
 import sysdeps
 from conftest import pid_alive
 from envfactory import make_env
-from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
+from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, clean_environ, running_server
 
 from project_kernels.discovery import Candidate, Walk
 from project_kernels.environments import Environment, Kind, ProblemCode
@@ -60,10 +60,11 @@ class Site:
         self.hang_pid = root / "hang.pid"
 
     def env(self, **extra: str) -> dict[str, str]:
-        """A server's or shell's variables: the site's MODULEPATH, no module system set up."""
+        """A server's or shell's variables: the site's MODULEPATH, no module system set up,
+        no activated environment (the tests may run from one)."""
         base = {
             k: v
-            for k, v in os.environ.items()
+            for k, v in clean_environ().items()
             if not k.startswith(("LMOD", "MODULE", "_LMFILES_", "LOADEDMODULES", "_ModuleTable"))
             and not k.startswith("__LMOD")
         }
@@ -307,13 +308,15 @@ def login_shell(site: Site, script: str, cwd: Path) -> subprocess.CompletedProce
     )
 
 
-def pin_in_shell(site: Site, project: Path, *modules: str) -> Path:
+def pin_in_shell(
+    site: Site, project: Path, *modules: str, base: Path = Path(sys.executable)
+) -> Path:
     """The seed's workflow: module load; python -m venv --system-site-packages; pin-modules."""
     project.mkdir(parents=True, exist_ok=True)
     done = login_shell(
         site,
         f"module load {' '.join(modules)} && "
-        f"{sys.executable} -m venv --without-pip --system-site-packages .venv && "
+        f"{base} -m venv --without-pip --system-site-packages .venv && "
         f"{sys.executable} -m project_kernels pin-modules .venv",
         project,
     )
@@ -365,12 +368,19 @@ def kernel_view(server: JupyterServer, kernel: str) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def hpc_root(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hpc_root(
+    site: Site, tmp_path_factory: pytest.TempPathFactory, base_with_ipykernel: Path
+) -> Path:
+    """Venvs on a base Python that has ipykernel, as a cluster's Python module provides."""
     root = tmp_path_factory.mktemp("hpc") / "root"
-    pin_in_shell(site, root / "withmods", LIB_MODULE, PY_MODULE)
-    make_env(root / "plain" / ".venv", "uv", ipykernel=False, system_site_packages=True)
+    pin_in_shell(site, root / "withmods", LIB_MODULE, PY_MODULE, base=base_with_ipykernel)
+
+    def on_the_base(env: Path) -> None:
+        make_env(env, "uv", python=base_with_ipykernel, ipykernel=False, system_site_packages=True)
+
+    on_the_base(root / "plain" / ".venv")
     for name, modules in (("missing", [LIB_MODULE, "Nope/9.9"]), ("ten", [COUNTED_MODULE])):
-        make_env(root / name / ".venv", "uv", ipykernel=False, system_site_packages=True)
+        on_the_base(root / name / ".venv")
         write_declaration(root / name / ".venv", modules)
     return root
 

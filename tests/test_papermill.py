@@ -54,6 +54,8 @@ def env(tmp_path: Path) -> dict[str, str]:
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "JUPYTER_DATA_DIR": str(tmp_path / "data"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        # The user's directories first, as outside a venv, even when the tests run in one.
+        "JUPYTER_PREFER_ENV_PATH": "0",
     }
 
 

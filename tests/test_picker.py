@@ -15,14 +15,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from envfactory import make_env, pyenv_python, uv
 from envfactory import run as run_tool
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
+from planted import PYTHON, plant_venv
 
-from project_kernels.picker import VALID_NAME, kernel_name
+from project_kernels.environments import ProblemCode
+from project_kernels.picker import VALID_NAME, Found, display_name, kernel_name, scan_for_listing
+from project_kernels.report import PROBLEM_LABELS
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +41,13 @@ def bare_env(path: Path) -> None:
     run_tool(uv(), "venv", "--quiet", path)
 
 
-def kernelspecs(server: JupyterServer) -> dict[str, dict[str, object]]:
+def kernelspecs(server: JupyterServer) -> dict[str, dict[str, Any]]:
     response = server.request("GET", "/api/kernelspecs")
     assert response.status_code == 200, response.text
     return dict(response.json()["kernelspecs"])
 
 
-def listed(server: JupyterServer) -> dict[str, dict[str, object]]:
+def listed(server: JupyterServer) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in kernelspecs(server).items() if k != "python3"}
 
 
@@ -55,6 +59,24 @@ def wait_for(server: JupyterServer, present: str, absent: str = "", timeout: flo
             return
         time.sleep(0.3)
     raise AssertionError(f"listing never had {present!r} / lost {absent!r}: {sorted(names)}")
+
+
+#: The labels the status bar shows too (src/__tests__/label.spec.ts reads the same cases).
+LABEL_CASES = json.loads((Path(__file__).parent / "labels.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", LABEL_CASES["cases"], ids=lambda case: case["label"])
+def test_a_listed_environment_is_named_as_the_status_bar_names_it(case: dict[str, Any]) -> None:
+    plan = case["plan"]
+    problems = plan["problems"]
+    found = Found(
+        Path(plan["environment"]),
+        plan["python_version"],
+        ProblemCode(problems[0]["code"]) if problems else None,
+    )
+    assert display_name(found, plan["relative"]) == case["label"]
+    for problem in problems:
+        assert PROBLEM_LABELS[ProblemCode(problem["code"])] == problem["label"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +113,44 @@ def test_kernel_names_are_valid_stable_and_free_of_absolute_paths() -> None:
     assert "tmp" not in kernel_name("analysis/.venv")
 
 
+def test_the_scan_reports_each_environment_its_version_and_first_problem(
+    tmp_path: Path,
+) -> None:
+    plant_venv(tmp_path / "a" / ".venv")
+    plant_venv(tmp_path / "b" / "c" / "venv", ipykernel=None)
+    plant_venv(tmp_path / "too" / "deep" / "for" / "it" / ".venv")
+    answer = scan_for_listing(
+        {"root": str(tmp_path), "options": {}, "max_depth": 3, "max_directories": 100}
+    )
+    found = {e["path"]: e for e in answer["found"]}
+    assert set(found) == {str(tmp_path / "a" / ".venv"), str(tmp_path / "b" / "c" / "venv")}
+    assert found[str(tmp_path / "a" / ".venv")]["problem"] is None
+    assert found[str(tmp_path / "b" / "c" / "venv")]["problem"] == "no-ipykernel"
+    assert found[str(tmp_path / "a" / ".venv")]["python_version"] == f"{PYTHON}.0"
+    assert not answer["truncated"]
+
+
+def test_the_scan_honours_the_listings_settings(tmp_path: Path) -> None:
+    plant_venv(tmp_path / "p" / "env")
+    plant_venv(tmp_path / "q" / ".venv")
+    answer = scan_for_listing(
+        {
+            "root": str(tmp_path),
+            "options": {"environment_names": ["env"]},
+            "max_depth": 4,
+            "max_directories": 100,
+        }
+    )
+    assert [e["path"] for e in answer["found"]] == [str(tmp_path / "p" / "env")]
+
+
+def test_a_listed_label_says_what_is_wrong_in_words() -> None:
+    for code in ProblemCode:
+        label = display_name(Found(Path("/r/a/.venv"), "3.12.1", code), "a/.venv")
+        said = label.removeprefix("Python 3.12 (a/.venv, ")
+        assert said != label and "-" not in said, label  # words, not "base-missing"
+
+
 def test_environments_at_several_depths_are_listed_with_recognisable_names(
     tree: Path, picker_server: JupyterServer
 ) -> None:
@@ -112,9 +172,9 @@ def test_environments_at_several_depths_are_listed_with_recognisable_names(
         assert specs[name]["resources"], "the python3 logos"
     display = {specs[n]["spec"]["display_name"] for n in expected}
     version = "3.12" if pyenv_python("3.12") else "3.11"
-    assert f"Python {version} (analysis/.venv)" in display
-    assert "Python 3.11 (teams/data/venv)" in display
-    assert "Python 3.11 (teams/ml/deep/.venv, needs ipykernel)" in display
+    assert f"analysis/.venv · Python {version}" in display
+    assert "teams/data/venv · Python 3.11" in display
+    assert "teams/ml/deep/.venv · Python 3.11 · needs ipykernel" in display
     assert kernelspecs(picker_server)["python3"]["spec"]["display_name"] == "Python 3 (ipykernel)"
 
 

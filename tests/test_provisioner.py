@@ -108,9 +108,17 @@ def test_environments_of_other_python_versions(
     assert where(server, kernel)["version"] == [int(p) for p in version.split(".")]
 
 
-def test_system_site_packages_sees_the_bases_packages(project: Path, server: JupyterServer) -> None:
-    # The base is the server's own Python, which has ipykernel; the venv has none of its own.
-    make_env(project / ".venv", "venv", system_site_packages=True, ipykernel=False)
+def test_system_site_packages_sees_the_bases_packages(
+    project: Path, server: JupyterServer, base_with_ipykernel: Path
+) -> None:
+    # The base has ipykernel; the venv has none of its own.
+    make_env(
+        project / ".venv",
+        "venv",
+        python=base_with_ipykernel,
+        system_site_packages=True,
+        ipykernel=False,
+    )
     assert not list((project / ".venv").glob("lib/python*/site-packages/ipykernel"))
     kernel = server.kernel_for(notebook(project, "nb.ipynb"))
     result = server.execute(
@@ -119,7 +127,7 @@ def test_system_site_packages_sees_the_bases_packages(project: Path, server: Jup
     assert result.status == "ok", result
     prefix, ipykernel_file = result.stdout.splitlines()
     assert prefix == str(project / ".venv")
-    assert ipykernel_file.startswith(sys.base_prefix)
+    assert ipykernel_file.startswith(str(base_with_ipykernel.parent.parent))
 
 
 def test_restart_picks_up_an_environment_created_since(

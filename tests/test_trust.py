@@ -36,9 +36,9 @@ from project_kernels.resolver import LaunchRequest, resolve
 from project_kernels.settings import Settings
 from project_kernels.trust import TrustPolicy, judge, symlink_holders
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root, to give files to other users and make groups"
-)
+#: Giving files to other users and making groups needs root; the pure checks do not.
+NEEDS_ROOT = "needs root, to give files to other users and make groups"
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=NEEDS_ROOT)
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 NOGROUP = pwd.getpwnam("nobody").pw_gid
@@ -110,6 +110,8 @@ def _useradd() -> None:
 @pytest.fixture(scope="module")
 def project_group() -> Iterator[Group]:
     """A group ``pktNNN`` and a user ``pktNNNc`` in it, removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip(NEEDS_ROOT)
     _useradd()
     name = f"pkt{os.getpid()}"
     colleague = f"{name}c"
@@ -194,7 +196,11 @@ def world(tmp_path_factory: pytest.TempPathFactory, project_group: Group) -> Wor
     cases: dict[str, Case] = {}
 
     def case(
-        name: str, build: Callable[[Path, Path], None], trusted: bool, *expect: str, where: str = ""
+        name: str,
+        build: Callable[[Path, Path], object],
+        trusted: bool,
+        *expect: str,
+        where: str = "",
     ) -> None:
         directory = root / (where or name)
         directory.mkdir(parents=True)
@@ -476,6 +482,7 @@ def test_an_unusable_trusted_environment_keeps_its_own_problems(tmp_path: Path) 
     assert [p.code for p in judged.problems] == [ProblemCode.NO_IPYKERNEL]
 
 
+@needs_root
 def test_a_fifo_planted_as_the_interpreter_does_not_hang_the_walk(tmp_path: Path) -> None:
     env = plant(tmp_path / "nb" / ".venv", tmp_path / "marker")
     (env / "bin" / "python").unlink()
@@ -498,8 +505,9 @@ def test_a_fifo_planted_as_the_interpreter_does_not_hang_the_walk(tmp_path: Path
 # --- the walk never leaves the root -----------------------------------------------------
 
 
-def walk_from(world: World, **request: str) -> Path | None:
-    walk = resolve(LaunchRequest(root_dir=world.root, **request), Settings(trust=world.policy()))
+def walk_from(world: World, cwd: str | None = None, session_name: str | None = None) -> Path | None:
+    request = LaunchRequest(root_dir=world.root, cwd=cwd, session_name=session_name)
+    walk = resolve(request, Settings(trust=world.policy()))
     assert walk is not None
     assert all(d == world.root or world.root in d.parents for d in walk.visited)
     return walk.environment.root if walk.environment else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ PYTHON = str(ENV / "bin" / "python")
 VARIABLES = {"PATH": f"{ENV}/bin:/usr/bin", "VIRTUAL_ENV": str(ENV), "LANG": "C.UTF-8"}
 
 
-def launch(notebook: str = "/home/ada/analysis/2024/q3.ipynb", **changes: object) -> Launch:
+def launch(notebook: str = "/home/ada/analysis/2024/q3.ipynb", **changes: Any) -> Launch:
     connection_file = f"/run/jupyter/kernel-{abs(hash(notebook))}.json"
     values: dict[str, object] = {
         "environment": ENV,
@@ -28,7 +29,7 @@ def launch(notebook: str = "/home/ada/analysis/2024/q3.ipynb", **changes: object
     return Launch(**values)  # type: ignore[arg-type]
 
 
-def spec(**changes: object) -> WarmSpec:
+def spec(**changes: Any) -> WarmSpec:
     found = spec_of(launch(**changes))
     assert isinstance(found, WarmSpec), found
     return found
@@ -76,7 +77,7 @@ def test_the_warm_kernel_starts_with_the_same_interpreter_options_and_variables(
     ids=["variables", "kernelspec-env", "arguments", "interpreter-options", "kernelspec", "env"],
 )
 def test_a_different_kernelspec_command_or_variables_makes_a_different_spec(
-    changes: dict[str, object],
+    changes: dict[str, Any],
 ) -> None:
     if "cmd" in changes:
         changes["connection_file"] = "{c}"
@@ -96,7 +97,7 @@ def test_a_different_kernelspec_command_or_variables_makes_a_different_spec(
     ids=["popen-options", "script", "other-module", "dash-c", "no-connection-file", "pythonpath"],
 )
 def test_a_launch_a_warm_kernel_cannot_stand_in_for_says_why(
-    changes: dict[str, object], why: str
+    changes: dict[str, Any], why: str
 ) -> None:
     if "cmd" in changes:
         changes["connection_file"] = "{c}"

@@ -8,6 +8,9 @@
 c = get_config()  # noqa: F821
 
 c.ServerApp.kernel_spec_manager_class = "project_kernels.ProjectKernelSpecManager"
+# The server extension (what `project-kernels enable` turns on): the environment in
+# JupyterLab's status bar and Notebook 7's toolbar, and its REST API.
+c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}
 
 # Environments built on environment modules declare them (`project-kernels pin-modules`); the
 # kernel is started with them loaded. The module system is found as a login shell finds it

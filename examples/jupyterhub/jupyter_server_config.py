@@ -10,6 +10,9 @@
 c = get_config()  # noqa: F821
 
 c.ServerApp.kernel_spec_manager_class = "project_kernels.ProjectKernelSpecManager"
+# The server extension (what `project-kernels enable` turns on): the environment in
+# JupyterLab's status bar and Notebook 7's toolbar, and its REST API.
+c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}
 
 # Optional: every other option, with its default, is listed in the README's Configuration section.
 # c.ProjectKernels.environment_names = [".venv", "venv"]
