@@ -26,7 +26,7 @@ from .failure_memory import FailureMemory
 from .names import is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
-from .warm import WarmPool, warm_pool
+from .warm import WarmPool, WarmSettings, warm_pool
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
@@ -169,7 +169,11 @@ class ProjectKernelProvisioner(LocalProvisioner):
 
     def _warm_pool(self) -> WarmPool | None:
         """The server's warm kernels; None when there are none (``warm_kernels = 0``)."""
-        return warm_pool(self._owner(), ProjectKernels(parent=self).warm_settings, self.log)
+        return warm_pool(self._owner(), self._warm_settings, self.log)
+
+    def _warm_settings(self) -> WarmSettings:
+        """Read once per server, when its first kernel starts."""
+        return ProjectKernels(parent=self).warm_settings()
 
     def _memory(self) -> FailureMemory:
         """The failure memory of the server this kernel belongs to (or of its own manager)."""
