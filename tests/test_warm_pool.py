@@ -144,6 +144,8 @@ def test_the_next_notebook_in_an_environment_gets_a_warm_kernel_equal_to_a_cold_
     cold = state(server, first)
     state(server, first, "leaked = 1; import os; os.environ['LEAKED'] = '1'")
     warm_pid = waiting_warm_kernel(server, env)
+    # While it waits, it yields the CPU to anything else (Linux's session groups).
+    assert Path(f"/proc/{warm_pid}/autogroup").read_text().split()[-1] == "19"
 
     second = start(server, "a/two/second.ipynb")
     warm = state(server, second)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .fingerprint import Fingerprint
+from .launcher import NICE
 from .spec import Assignment, WarmSpec
 
 __all__ = ["LAUNCHER", "HandOver", "State", "WarmKernel"]
@@ -190,6 +191,7 @@ class WarmKernel:
             os.close(status_w)
         assert process.stdin is not None
         process.stdin.close()
+        _lower_group(process.pid)
         with self._lock:
             self.process, self._assign_fd = process, assign_w
             if self.state is State.ENDED:  # discarded while it was being started
@@ -280,6 +282,15 @@ class WarmKernel:
                     self.process.returncode,
                 )
         self._on_end(self)
+
+
+def _lower_group(pid: int) -> None:
+    """Put a new launcher's scheduling group at the lowest priority before it does much.
+
+    The launcher does the same itself, but only once its interpreter has started.
+    """
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(NICE))
 
 
 class _Lines:

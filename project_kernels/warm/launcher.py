@@ -27,9 +27,11 @@ The protocol, one line each:
 
 Priority: the imports run in a thread of their own at nice 19 (on Linux, nice is per
 thread; a process cannot lower its nice value again without privileges, so the thread
-that becomes the kernel is never niced). Where the kernel groups sessions for
-scheduling (``/proc/self/autogroup``; every kernel is a session of its own), the
-group's nice value is raised while waiting and put back when a notebook is assigned.
+that becomes the kernel is never niced). Where Linux groups sessions for scheduling
+(``/proc/<pid>/autogroup``; every kernel is a session of its own, so this process is
+alone in its group), the group runs at nice 19 too (set by the server as soon as the
+process exists, and here) until a notebook is assigned, then at 0, the value every new
+session's group has, as a cold kernel's has.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def main() -> None:
     """Prepare, wait for a notebook, and become its kernel (or exit when the server is gone)."""
     adds_cwd = _drop_own_directory()
     assign_fd, status_fd, module = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    group_nice = _lower_autogroup()
+    _write_autogroup(NICE)
     loader = threading.Thread(target=_preload, args=(status_fd,), name="preload", daemon=True)
     loader.start()
     line = _read_line(assign_fd)
@@ -82,8 +84,7 @@ def main() -> None:
         os._exit(0)  # the server is gone: nothing else may run
     os.close(assign_fd)
     loader.join()
-    if group_nice is not None:
-        _write_autogroup(group_nice)
+    _restore_autogroup()
     _become(json.loads(line), adds_cwd)
     _write(status_fd, "assigned")
     _report_started(status_fd)
@@ -121,17 +122,15 @@ def _nice_this_thread() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
-def _lower_autogroup() -> int | None:
-    """Raise the session's autogroup nice value to NICE; the value to put back, if changed."""
+def _restore_autogroup() -> None:
+    """Give the group the nice value of a new session's (0), if it has another."""
     try:
         with open(AUTOGROUP) as handle:
             nice = int(handle.read().split()[-1])
     except (OSError, ValueError, IndexError):
-        return None
-    # Only a value of 0 or more can be put back without privileges.
-    if nice < 0 or nice >= NICE or not _write_autogroup(NICE):
-        return None
-    return nice
+        return
+    if nice != 0:
+        _write_autogroup(0)
 
 
 def _write_autogroup(nice: int) -> bool:
