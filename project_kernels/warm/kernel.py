@@ -24,7 +24,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .fingerprint import Fingerprint
 from .launcher import NICE
 from .spec import Assignment, WarmSpec
 
@@ -59,14 +58,11 @@ class WarmKernel:
     def __init__(
         self,
         spec: WarmSpec,
-        stamp: Fingerprint,
         idle_timeout: float,
         log: logging.Logger | logging.LoggerAdapter[Any],
         on_end: Callable[[WarmKernel], None],
     ) -> None:
         self.spec = spec
-        #: The environment's fingerprint taken before the process started.
-        self.stamp = stamp
         self.state = State.BOOTING
         self.process: subprocess.Popen[bytes] | None = None
         self.spawned_at = time.monotonic()

@@ -171,9 +171,7 @@ class WarmPool:
             while len(slot.kernels) < wanted:
                 if self._count() >= self.settings.max_kernels and not self._evict_for(key):
                     return
-                kernel = WarmKernel(
-                    spec, slot.stamp, self.settings.idle_timeout, self._log, self._ended
-                )
+                kernel = WarmKernel(spec, self.settings.idle_timeout, self._log, self._ended)
                 slot.kernels.append(kernel)
                 kernel.start()
 
