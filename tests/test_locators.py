@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -589,15 +590,20 @@ def test_kernel_picker_lists_tool_environments_inside_the_root(
     world: World, tmp_path: Path
 ) -> None:
     config = PROJECT_KERNELS_CONFIG + "c.ProjectKernelSpecManager.list_environments = True\n"
+    expected = {world.expected["pixi-app"], world.expected["conda-app"]}
     with running_server(world.root, tmp_path, config, env=world.env) as srv:
-        specs = srv.request("GET", "/api/kernelspecs")
-        assert specs.status_code == 200, srv.log()
-        listed = {
-            name: spec["spec"]["metadata"]["kernel_provisioner"]["config"]["environment"]
-            for name, spec in specs.json()["kernelspecs"].items()
-            if name != "python3"
-        }
-        expected = {world.expected["pixi-app"], world.expected["conda-app"]}
+        deadline = time.monotonic() + 120  # the first scan, on a loaded machine
+        while True:
+            specs = srv.request("GET", "/api/kernelspecs")
+            assert specs.status_code == 200, srv.log()
+            listed = {
+                name: spec["spec"]["metadata"]["kernel_provisioner"]["config"]["environment"]
+                for name, spec in specs.json()["kernelspecs"].items()
+                if name != "python3"
+            }
+            if expected <= {Path(p) for p in listed.values()} or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert expected <= {Path(p) for p in listed.values()}
         # Environments kept outside the root (poetry's, pipenv's, ...) are not listed.
         assert all(Path(p).is_relative_to(world.root) for p in listed.values())

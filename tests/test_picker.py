@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ PICKER_CONFIG = PROJECT_KERNELS_CONFIG + (
 
 def bare_env(path: Path) -> None:
     """An environment without ipykernel (uv makes one in milliseconds)."""
-    run_tool(uv(), "venv", "--quiet", path)
+    run_tool(uv(), "venv", "--quiet", "--python", sys.executable, path)
 
 
 def kernelspecs(server: JupyterServer) -> dict[str, dict[str, Any]]:
@@ -99,6 +100,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def picker_server(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     with running_server(tree, tmp_path_factory.mktemp("picker-server"), PICKER_CONFIG) as server:
+        # The first scan may take longer than the first request waits on a loaded machine.
+        wait_for(server, present=kernel_name("analysis/.venv"), timeout=120)
         yield server
 
 
@@ -147,7 +150,7 @@ def test_the_scan_honours_the_listings_settings(tmp_path: Path) -> None:
 def test_a_listed_label_says_what_is_wrong_in_words() -> None:
     for code in ProblemCode:
         label = display_name(Found(Path("/r/a/.venv"), "3.12.1", code), "a/.venv")
-        said = label.removeprefix("Python 3.12 (a/.venv, ")
+        said = label.removeprefix("a/.venv · Python 3.12 · ")
         assert said != label and "-" not in said, label  # words, not "base-missing"
 
 
@@ -171,10 +174,10 @@ def test_environments_at_several_depths_are_listed_with_recognisable_names(
         assert spec["metadata"]["debugger"] is True
         assert specs[name]["resources"], "the python3 logos"
     display = {specs[n]["spec"]["display_name"] for n in expected}
-    version = "3.12" if pyenv_python("3.12") else "3.11"
+    version = "3.12" if pyenv_python("3.12") else PYTHON
     assert f"analysis/.venv · Python {version}" in display
-    assert "teams/data/venv · Python 3.11" in display
-    assert "teams/ml/deep/.venv · Python 3.11 · needs ipykernel" in display
+    assert f"teams/data/venv · Python {PYTHON}" in display
+    assert f"teams/ml/deep/.venv · Python {PYTHON} · needs ipykernel" in display
     assert kernelspecs(picker_server)["python3"]["spec"]["display_name"] == "Python 3 (ipykernel)"
 
 
