@@ -165,6 +165,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _discovery_section(parts["discovery"])
     if "listing" in parts:
         lines += _listing_section(parts["listing"])
+    if "first_open" in parts:
+        lines += _first_open_section(parts["first_open"])
     return "\n".join(lines) + "\n"
 
 
@@ -188,6 +190,38 @@ def _warm_target(rounds: dict[str, Any]) -> dict[str, Any]:
         "replacement_ready_median_s": warm.get("warm_kernel_ready_after_median_s"),
         "replacement_ready_max_s": warm.get("warm_kernel_ready_after_max_s"),
     }
+
+
+def _first_open_section(first: dict[str, Any]) -> list[str]:
+    """A cloned uv project's first open, its second, and compiled bytecode."""
+    medians = first["first_open_median_s"]
+    hand = [s for s in first["samples"] if s["variant"] == "by hand"]
+    steps = hand[0]["steps"] if hand else {}
+    lines = [
+        "",
+        "## First open of a cloned uv project",
+        "",
+        "From `POST /api/sessions` until the kernel answers from the project's environment "
+        "(uv's cache warm; median of the rounds):",
+        "",
+        "| how | seconds |",
+        "| --- | ---: |",
+        f"| project-kernels, `create_environments = True` | {medians['project-kernels']:.1f} |",
+        f"| by hand: {', '.join(steps)} | {medians['by hand']:.1f} |",
+        f"| pyproject-local-kernel, uv mode | {medians['pplk-uv']:.1f} |",
+        "",
+        f"Second open (project-kernels, environment made): {first['second_open_median_ms']:.0f} ms "
+        f"to the first `kernel_info` reply; processes the server created: "
+        f"{', '.join(first['second_open_processes']) or 'none'}.",
+        "",
+        "Kernel start with `PYTHONDONTWRITEBYTECODE=1` (median):",
+        "",
+        "| environment | ms |",
+        "| --- | ---: |",
+    ]
+    for label, value in first["bytecode_median_ms"].items():
+        lines.append(f"| {label} | {value:.0f} |")
+    return lines
 
 
 def _targets_section(verdicts: dict[str, Any]) -> list[str]:

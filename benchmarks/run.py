@@ -1,7 +1,7 @@
 """Run every benchmark and write ``benchmarks/results/`` (JSON, Markdown, PNG).
 
-    python benchmarks/run.py            # the full run (about 15 minutes on 2 cores)
-    python benchmarks/run.py --quick    # a smoke run of two minutes, into benchmarks/.work/
+    python benchmarks/run.py            # the full run (about 20 minutes on 2 cores)
+    python benchmarks/run.py --quick    # a smoke run of three minutes, into benchmarks/.work/
 
 Run it with the Python that has project-kernels installed (``pip install -e .``). It
 makes a temporary virtual environment that sees that Python's packages
@@ -74,7 +74,7 @@ def run_part(python: str, name: str, args: list[str], work: Path) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few rounds and small trees")
-    parser.add_argument("--only", default="discovery,start,listing")
+    parser.add_argument("--only", default="discovery,start,listing,first_open")
     parser.add_argument("--cold", type=int, default=12, help="cold rounds (at least 10)")
     parser.add_argument("--warm", type=int, default=30, help="warm rounds (at least 30)")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results")
@@ -103,6 +103,9 @@ def main() -> None:
         if "listing" in wanted:
             sizes = ["--sizes", "10:100,1000:100"] if args.quick else []
             parts["listing"] = run_part(python, "listing", sizes, work)
+        if "first_open" in wanted:
+            rounds = ["--rounds", "1" if args.quick else "3"]
+            parts["first_open"] = run_part(python, "first_open", rounds, work)
         results = {
             "command": command,
             "machine": description,

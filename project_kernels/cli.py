@@ -22,11 +22,12 @@ from typing import Any
 
 from traitlets.config import Config
 
-from . import __version__, cli_modules, enabling
+from . import __version__, cli_fix, cli_modules, enabling
 from .config import ProjectKernels, load_config
 from .decision import LaunchMode, LaunchPlan, decide
 from .discovery import Candidate, is_within, normalize, scan
 from .environments import Environment
+from .inline import InlineScript, read_inline
 from .names import IPYKERNEL_ARGV, NATIVE_KERNEL
 from .picker import NAME_PREFIX, kernel_name
 from .probe import probe, startup_problem
@@ -34,6 +35,7 @@ from .report import describe, sanitize, show
 from .resolver import LaunchRequest
 from .schema import candidate_json, environment_json, plan_json, with_schema
 from .settings import OnUnusable, Settings
+from .slurm.report import commands_found, missing_commands, slurm_json, slurm_lines
 
 __all__ = ["build_parser", "main", "wrap_for_terminal"]
 
@@ -91,8 +93,11 @@ def _decision(args: argparse.Namespace) -> tuple[LaunchPlan, Settings, Path | No
     config = load_config(args.config)
     settings = ProjectKernels(config=config).settings()
     root = root_from(config, args.root_dir)
+    target = normalize(args.path)
     request = LaunchRequest(
         cwd=str(start_directory(args.path)),
+        # As the server says which notebook it is: its inline script metadata counts.
+        session_name=str(target) if target.suffix == ".ipynb" and target.is_file() else None,
         root_dir=root,
         environment=pinned_environment(args.kernel, config, root),
         env=dict(os.environ),
@@ -117,8 +122,19 @@ def cmd_which(args: argparse.Namespace) -> int:
                 "environment": environment_json(environment),
                 "message": plan.message,
                 "launch": plan_json(plan, root),
+                "slurm": slurm_json(plan.slurm, commands_found()),
+                "inline": _inline_json(plan, args.path),
             }
         )
+    elif plan.mode is LaunchMode.MAKING:
+        assert plan.making is not None
+        print(f"Makes first: {sanitize(plan.making.what)}")
+        for step in plan.making.steps:
+            print(f"  {sanitize(step.shown)}")
+        print("then launches the kernel there (the notebook shows the tools' output).")
+    elif plan.declared is not None:
+        print(plan.message)
+        print(f"\nLaunches: {MODE_TEXT[plan.mode]}")
     elif environment is None:
         print(
             f"No project environment between {show(walk.start if walk else args.path)} and "
@@ -132,11 +148,52 @@ def cmd_which(args: argparse.Namespace) -> int:
         print(f"Chosen as the {sanitize(environment.reason)}.")
         _print_notes(environment)
         _print_modules(environment)
+        _print_slurm(plan)
     else:
         print(plan.message)
         print(f"\nKind: {environment.kind.value}, chosen as the {sanitize(environment.reason)}.")
         print(f"Launches: {MODE_TEXT[plan.mode]}")
+    _print_inline(plan, args.path)
+    return _status(plan, environment)
+
+
+def _status(plan: LaunchPlan, environment: Environment | None) -> int:
+    """0 when the notebook gets (or is making) a working kernel of its project."""
+    if plan.mode is LaunchMode.MAKING:
+        return 0
+    if plan.declared is not None:
+        return 1
     return 0 if environment is None or environment.usable else 1
+
+
+def _inline_json(plan: LaunchPlan, path: str) -> dict[str, Any] | None:
+    script = plan.inline or _inline_of(path)
+    if script is None:
+        return None
+    return {
+        "dependencies": list(script.dependencies),
+        "requires_python": script.requires_python,
+        "error": script.error or None,
+        "used": plan.inline is not None,
+    }
+
+
+def _inline_of(path: str) -> InlineScript | None:
+    target = normalize(path)
+    return read_inline(target) if target.is_file() else None
+
+
+def _print_inline(plan: LaunchPlan, path: str) -> None:
+    """Mention a notebook's own package declaration that is not used (making is off)."""
+    if plan.inline is not None:
+        return
+    script = _inline_of(path)
+    if script is not None:
+        print(
+            "Note: this notebook declares its own packages (a PEP 723 script block in its "
+            "first code cell); they are not used: with c.ProjectKernels.create_environments "
+            "= True it runs in an environment made from them."
+        )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -148,7 +205,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         result = probe(environment, plan.env)
         if not result.ok:
             environment = environment.with_problems(startup_problem(environment, result))
-    ok = environment is None or environment.usable
+    found = commands_found()
+    slurm_ok = plan.slurm is None or not missing_commands(found)
+    ok = _status(plan, environment) == 0 and slurm_ok
     if args.json:
         _print_json(
             {
@@ -158,6 +217,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 "visited": [str(p) for p in walk.visited] if walk else [],
                 "candidates": [candidate_json(c) for c in walk.candidates] if walk else [],
                 "environment": environment_json(environment),
+                "slurm": slurm_json(plan.slurm, found),
                 "ok": ok,
             }
         )
@@ -168,20 +228,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"Walked from {show(walk.start)} up to {show(walk.boundary)}:")
     by_dir: dict[Path, list[Candidate]] = {}
     for candidate in walk.candidates:
-        by_dir.setdefault(candidate.path.parent, []).append(candidate)
+        by_dir.setdefault(candidate.level or candidate.path.parent, []).append(candidate)
     for directory in walk.visited:
         print(f"  {show(directory)}")
         for candidate in by_dir.get(directory, []):
-            if candidate.skipped is not None:
-                print(f"    skipped {candidate.path.name}: {sanitize(candidate.skipped)}")
-            elif candidate.environment is not None:
-                verdict = "usable" if candidate.environment.usable else "UNUSABLE"
-                print(f"    found {describe(candidate.environment)}: {verdict}")
+            _print_candidate(candidate, directory)
     print()
     if environment is not None:
         _print_modules(environment)
-    if environment is None:
+        _print_slurm(plan)
+    if plan.mode is LaunchMode.MAKING and plan.making is not None:
+        print(f"Makes first: {sanitize(plan.making.what)}")
+        for step in plan.making.steps:
+            print(f"  {sanitize(step.shown)}")
+    elif plan.declared is not None:
+        print(f"Problem: {plan.declared.summary()}")
+        print(f"Fix: {plan.declared.fix()}")
+        print(
+            f"\nWith on_missing={settings.on_missing.value!r} the notebook gets: "
+            f"{MODE_TEXT[plan.mode]}"
+        )
+    elif environment is None:
         print(f"No environment found: the stock kernel ({show(sys.executable)}) launches.")
+    elif environment.usable and not slurm_ok:
+        print("NOT OK: the kernel cannot be submitted as a Slurm job from here (see above).")
     elif environment.usable:
         print(f"OK: the kernel launches from {show(environment.interpreter)}.")
         if not args.run:
@@ -228,6 +298,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_candidate(candidate: Candidate, level: Path) -> None:
+    """One candidate of a level: its name when it sits there, else its whole path."""
+    here = candidate.path.parent == level
+    name = candidate.path.name if here else show(candidate.path)
+    if candidate.skipped is not None:
+        print(f"    skipped {name}: {sanitize(candidate.skipped)}")
+    elif candidate.declared is not None:
+        declared = candidate.declared
+        print(
+            f"    declared {name} ({declared.kind.value}, {sanitize(declared.declared_by)}): "
+            f"not made; `{sanitize(declared.shown_command())}` makes it"
+        )
+    elif candidate.environment is not None:
+        verdict = "usable" if candidate.environment.usable else "UNUSABLE"
+        print(f"    found {describe(candidate.environment)}: {verdict}")
+
+
 #: What the notebook gets, said for a person, for each way of launching without the environment.
 MODE_TEXT: dict[LaunchMode, str] = {
     LaunchMode.FALLBACK: (
@@ -235,6 +322,10 @@ MODE_TEXT: dict[LaunchMode, str] = {
     ),
     LaunchMode.ERROR: "an error when the kernel starts, with this explanation",
     LaunchMode.WARNED: "the server's own Python (a warning is logged)",
+    LaunchMode.NOTICE: (
+        "the server's own Python, with this explanation shown at the first execution"
+    ),
+    LaunchMode.MAKING: "a kernel that makes the environment first, then runs there",
 }
 UNUSABLE_TEXT: dict[OnUnusable, str] = {
     OnUnusable.FALLBACK: MODE_TEXT[LaunchMode.FALLBACK],
@@ -252,6 +343,11 @@ def _print_modules(environment: Environment) -> None:
     if environment.modules:
         listed = sanitize(" ".join(environment.modules))
         print(f"Modules: {listed} (loaded before the environment is activated)")
+
+
+def _print_slurm(plan: LaunchPlan) -> None:
+    for line in slurm_lines(plan.slurm, commands_found()):
+        print(line)
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -293,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--config", help="an extra jupyter_server_config.py/.json to read")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (sys.modules[__name__], cli_modules, enabling):
+    for module in (sys.modules[__name__], cli_modules, cli_fix, enabling):
         module.register(sub, common)
     return parser
 

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .declaration import DECLARATION_NAME, DeclarationError, check_module_name, clear_modules
 from .discovery import DEFAULT_NAMES, normalize
-from .modules import DECLARATION_NAME, DeclarationError, check_module_name, write_declaration
+from .modules import write_declaration
 from .report import sanitize
 
 __all__ = [
@@ -61,12 +62,13 @@ def cmd_pin_modules(args: argparse.Namespace) -> int:
         return 2
     declaration = root / DECLARATION_NAME
     if args.clear:
-        try:
-            declaration.unlink()
-        except FileNotFoundError:
+        if not clear_modules(root):
             print(f"{shown} declares no modules; nothing to clear.")
             return 0
-        print(f"Removed {sanitize(str(declaration))}: kernels from {shown} load no modules.")
+        print(
+            f"Removed the modules from {sanitize(str(declaration))}: "
+            f"kernels from {shown} load none."
+        )
         return 0
     modules = loaded_modules(os.environ)
     if not modules:

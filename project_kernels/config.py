@@ -11,14 +11,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from traitlets import Enum, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Config, LoggingConfigurable
 
 from .discovery import DEFAULT_NAMES
 from .environments import Kind
 from .locators import ToolOptions
+from .making.settings import DEFAULT_TIMEOUT, MakingSettings
 from .modules import DEFAULT_INIT_FILES, ModuleSettings
-from .settings import OnUnusable, Settings
+from .settings import OnMissing, OnUnusable, Settings
+from .slurm.options import SlurmOptions, SlurmOptionsError, parse_options
 from .trust import TrustPolicy
 from .warm.settings import WarmSettings
 
@@ -149,6 +151,65 @@ class ProjectKernels(LoggingConfigurable):
         permissions (for example a centrally managed /opt/envs). ['/'] turns the checks off.""",
     ).tag(config=True)
 
+    on_missing = Enum(
+        [mode.value for mode in OnMissing],
+        default_value=OnMissing.NOTICE.value,
+        help="""When the nearest project declares an environment that has not been made (a
+        uv.lock with no .venv, a Pipfile before `pipenv install`, ...) and it is not made
+        automatically: 'notice' runs the notebook in the server's Python, as stock Jupyter
+        would, and tells the notebook at its first execution which environment is missing and
+        the command that makes it; 'fallback' starts the explaining kernel, which runs only '!'
+        shell commands; 'error' fails the start with the explanation.""",
+    ).tag(config=True)
+
+    create_environments = Bool(
+        False,
+        help="""Make a project's declared environment with the project's own tool (`uv sync`,
+        `pixi install`, `poetry install`, `pdm install`, `pipenv install`, `hatch env create`,
+        `conda env create`) when one of its notebooks opens, add ipykernel to environments
+        that lack it, and make the environment a notebook's inline script metadata (PEP 723)
+        declares. The notebook shows the tool's output while it happens. Never for a project
+        or tool that the trust settings refuse.""",
+    ).tag(config=True)
+
+    create_timeout = Float(
+        DEFAULT_TIMEOUT,
+        help="""Seconds one build of an environment may take before it is stopped.""",
+    ).tag(config=True)
+
+    inline_cache_dir = Unicode(
+        "",
+        help="""Where the environments of notebooks' inline script metadata are kept (per
+        user). Empty: $XDG_CACHE_HOME/project-kernels/inline, else
+        ~/.cache/project-kernels/inline.""",
+    ).tag(config=True)
+
+    inline_cache_max = Int(
+        10,
+        help="""How many inline environments are kept; the least recently used beyond are
+        removed.""",
+    ).tag(config=True)
+
+    tool_paths = Dict(
+        value_trait=Unicode(),
+        default_value={},
+        help="""Programs that make environments, by name, where they are not on the server's
+        PATH: for example {"pixi": "/opt/pixi/bin/pixi", "conda": "/opt/conda/bin/conda"}.
+        uv is also found in the uv package (pip install 'project-kernels[uv]').""",
+    ).tag(config=True)
+
+    def making_settings(self) -> MakingSettings:
+        """Whether and how declared environments are made (see :mod:`.making`)."""
+        return MakingSettings(
+            enabled=self.create_environments,
+            timeout=self.create_timeout,
+            inline_cache_dir=(
+                Path(self.inline_cache_dir).expanduser() if self.inline_cache_dir else None
+            ),
+            inline_cache_max=self.inline_cache_max,
+            tool_paths=dict(self.tool_paths),
+        )
+
     def trust_policy(self) -> TrustPolicy:
         """The trust policy, warning about configured names that match no user or group."""
         policy = TrustPolicy.for_current_user(
@@ -184,6 +245,27 @@ class ProjectKernels(LoggingConfigurable):
         """The warm kernels a server keeps (see :mod:`.warm`)."""
         return WarmSettings(self.warm_kernels, self.warm_kernels_max, self.warm_idle_timeout)
 
+    slurm = Dict(
+        default_value={},
+        help="""Kernels as Slurm jobs (see the README's "Kernels as Slurm jobs"). With
+        "enabled": True every project environment's kernel runs as a job; otherwise these
+        are the defaults for environments whose project-kernels.toml has a [slurm] table.
+        Keys: enabled, partition, time, account, cpus, memory, sbatch_args, srun_args,
+        queue_timeout, command_timeout, poll_interval, job_directory.""",
+    ).tag(config=True)
+
+    @validate("slurm")
+    def _valid_slurm(self, proposal: Any) -> dict[str, Any]:
+        try:
+            parse_options(proposal["value"], "c.ProjectKernels.slurm", deployment=True)
+        except SlurmOptionsError as error:
+            raise TraitError(str(error)) from error
+        return dict(proposal["value"])
+
+    def slurm_options(self) -> SlurmOptions:
+        """The deployment's Slurm options (checked when the setting was read)."""
+        return parse_options(self.slurm, "c.ProjectKernels.slurm", deployment=True)
+
     def settings(self) -> Settings:
         """The resolver's view of this configuration."""
         return Settings(
@@ -195,6 +277,9 @@ class ProjectKernels(LoggingConfigurable):
             tools=self.tool_options(),
             modules=self.module_settings(),
             fallback_available=importlib.util.find_spec("ipykernel") is not None,
+            slurm=self.slurm_options(),
+            on_missing=OnMissing(self.on_missing),
+            making=self.making_settings(),
         )
 
 

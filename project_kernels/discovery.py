@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .declarations import Declaration
 from .environments import Environment, NotAnEnvironment, inspect_venv
 
 __all__ = [
@@ -44,13 +45,24 @@ DEFAULT_NAMES: tuple[str, ...] = (".venv", "venv")
 class Candidate:
     """Something at one level of the walk that might be an environment.
 
-    Exactly one of ``environment`` and ``skipped`` is set: the environment found
-    there (possibly with problems), or why the path is not an environment.
+    Exactly one of ``environment``, ``declared`` and ``skipped`` is set: the
+    environment found there (possibly with problems); the environment a project
+    there declares but its tool has not made (the walk stops at it too); or why
+    the path is not an environment.
     """
 
     path: Path
     environment: Environment | None = None
     skipped: str | None = None
+    declared: Declaration | None = None
+    #: The directory of the walk (or scan) that proposed it: a tool's environment may be
+    #: kept far from the project that names it (poetry's, pipenv's, conda's).
+    level: Path | None = None
+
+    @property
+    def ends_walk(self) -> bool:
+        """Whether the walk stops here: an environment, or one declared but not made."""
+        return self.environment is not None or self.declared is not None
 
 
 #: Proposes the candidates in one directory, best first.
@@ -72,6 +84,15 @@ class Walk:
         for candidate in self.candidates:
             if candidate.environment is not None:
                 return candidate.environment
+        return None
+
+    @property
+    def declared(self) -> Declaration | None:
+        """The environment the nearest project declares but has not made, where the walk
+        stopped at one before finding an environment."""
+        for candidate in self.candidates:
+            if candidate.ends_walk:
+                return candidate.declared
         return None
 
     def with_environment(self, environment: Environment) -> Walk:
@@ -125,15 +146,16 @@ def levels(start: Path, boundary: Path) -> Iterator[Path]:
 
 
 def walk_up(start: Path, boundary: Path, locators: Sequence[Locator]) -> Walk:
-    """Walk from ``start`` up to ``boundary``, stopping at the first environment found."""
+    """Walk from ``start`` up to ``boundary``, stopping at the first environment found,
+    or at the first environment a project declares but has not made."""
     visited: list[Path] = []
     candidates: list[Candidate] = []
     for directory in levels(start, boundary):
         visited.append(directory)
         for locate in locators:
             for candidate in locate(directory):
-                candidates.append(candidate)
-                if candidate.environment is not None:
+                candidates.append(replace(candidate, level=directory))
+                if candidate.ends_walk:
                     return Walk(start, boundary, tuple(visited), tuple(candidates))
     return Walk(start, boundary, tuple(visited), tuple(candidates))
 
@@ -237,7 +259,7 @@ def scan(
         claimed: set[str] = set()
         for locate in locators:
             for candidate in locate(directory):
-                found.append(candidate)
+                found.append(replace(candidate, level=directory))
                 # Only what sits in this directory is claimed: a tool's environment kept
                 # elsewhere (poetry's, pixi's .pixi/envs/default) must not hide a subdirectory.
                 if candidate.path.parent == directory:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from .slurm.options import SlurmOptions
+
 __all__ = [
     "MIN_IPYKERNEL",
     "MIN_PYTHON",
@@ -75,6 +77,7 @@ class ProblemCode(str, Enum):
     IPYKERNEL_TOO_OLD = "ipykernel-too-old"
     UNTRUSTED = "untrusted"
     MODULES = "modules"
+    SLURM = "slurm-options"
     STARTUP_FAILED = "startup-failed"
 
 
@@ -115,6 +118,8 @@ class Environment:
     notes: tuple[str, ...] = ()
     #: Environment modules loaded before activation, as the environment declares (`.modules`).
     modules: tuple[str, ...] = ()
+    #: What its kernels' Slurm jobs ask for (its declaration's ``[slurm]`` table), if anything.
+    slurm: SlurmOptions | None = None
 
     @property
     def usable(self) -> bool:

@@ -50,8 +50,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Serve the REST API the status bar reads, and say in the log what is in force."""
     from .handlers import routes
     from .kernelspec import ProjectKernelSpecManager
+    from .slurm import handlers as slurm
 
     serverapp.web_app.add_handlers(".*$", routes(serverapp.web_app.settings["base_url"]))
+    slurm.load(serverapp)
     manager = getattr(serverapp, "kernel_spec_manager", None)
     if isinstance(manager, ProjectKernelSpecManager):
         serverapp.log.info(

@@ -4,6 +4,10 @@ It runs from the server's Python, in the broken environment's activated
 variables, so that ``!pip install ipykernel`` (or any other ``!`` command)
 repairs the right environment. Python code is refused with the explanation:
 running it in the server's Python would only hide the problem.
+
+For a project whose declared environment is not made yet (``on_missing =
+"notice"``) the same kernel runs the notebook's code, as stock Jupyter would, and
+says once, at the first execution, which environment is missing and how to make it.
 Start it with ``python -m project_kernels.fallback -f CONNECTION_FILE``.
 """
 
@@ -38,6 +42,14 @@ def diagnosis() -> str:
         return "The project environment for this notebook cannot run a kernel."
 
 
+def runs_code() -> bool:
+    """Whether this kernel runs the notebook's code (a notice) rather than refusing it."""
+    try:
+        return json.loads(os.environ.get(DIAGNOSIS_VARIABLE, ""))["runs_code"] is True
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def is_shell_only(code: str) -> bool:
     """True for cells made only of ``!command`` lines (or a ``%%bash``/``%%sh`` cell)."""
     stripped = code.strip()
@@ -57,9 +69,17 @@ class FallbackKernel(IPythonKernel):
     def banner(self) -> str:  # type: ignore[override]
         return diagnosis()
 
+    noticed = False
+
     async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> Any:
-        """Run ``!`` cells; answer anything else with the explanation."""
+        """Run ``!`` cells; answer anything else with the explanation (or, for a notice,
+        say it once and run everything)."""
         message = diagnosis()
+        if runs_code():
+            if not silent and not self.noticed:
+                self.noticed = True
+                self._publish_stderr(f"[project-kernels] {message}\n\n")
+            return await super().do_execute(code, silent, *args, **kwargs)
         if is_shell_only(code):
             if not silent:
                 first = message.splitlines()[0]

@@ -29,7 +29,8 @@ from .discovery import is_within, normalize
 from .failure_memory import FailureMemory
 from .provisioner import ProjectKernelProvisioner, failure_memory
 from .resolver import LaunchRequest
-from .schema import plan_json, with_schema
+from .schema import plan_json, slurm_job_json, with_schema
+from .slurm.job import SlurmKernel
 
 __all__ = ["KernelEnvironmentHandler", "WhichHandler", "notebook_location", "routes"]
 
@@ -52,7 +53,10 @@ class KernelEnvironmentHandler(APIHandler):
         manager = self.kernel_manager
         if kernel_id not in manager:
             raise web.HTTPError(404, f"There is no kernel {kernel_id} on this server.")
-        self.finish(json.dumps(with_schema(plan_json(launch_plan(manager, kernel_id), root(self)))))
+        answer = plan_json(launch_plan(manager, kernel_id), root(self))
+        # A kernel that runs as a Slurm job: its job now (queued and why, running where).
+        answer["slurm_job"] = slurm_job_json(slurm_job(manager, kernel_id), root(self))
+        self.finish(json.dumps(with_schema(answer)))
 
 
 class WhichHandler(APIHandler):
@@ -101,6 +105,14 @@ def launch_plan(manager: Any, kernel_id: str) -> LaunchPlan | None:
     provisioner = getattr(manager.get_kernel(kernel_id), "provisioner", None)
     if isinstance(provisioner, ProjectKernelProvisioner):
         return provisioner.launch_plan
+    return None
+
+
+def slurm_job(manager: Any, kernel_id: str) -> SlurmKernel | None:
+    """The Slurm job a kernel runs in; None for a kernel that runs where the server does."""
+    provisioner = getattr(manager.get_kernel(kernel_id), "provisioner", None)
+    if isinstance(provisioner, ProjectKernelProvisioner):
+        return provisioner.slurm
     return None
 
 

@@ -4,17 +4,19 @@ At each directory, from the notebook's up, the first of these that is there wins
 
 1. ``.venv``, ``venv`` (``environment_names``): venvs made by venv, virtualenv, uv,
    and the in-project environments of poetry, pipenv, pdm and hatch;
-2. pixi: ``.pixi/envs/<pixi_environment>`` next to ``pixi.toml`` (or a
+2. uv: a project's environment where ``UV_PROJECT_ENVIRONMENT`` puts it, or the
+   declaration of one (``uv.lock``, ``[tool.uv]``) that ``uv sync`` has not made;
+3. pixi: ``.pixi/envs/<pixi_environment>`` next to ``pixi.toml`` (or a
    ``pyproject.toml`` with ``[tool.pixi]``);
-3. conda, inside the project: ``.conda``, ``env`` (``conda_directories``);
-4. pdm: the environment of the interpreter ``.pdm-python`` names, else pdm's
+4. conda, inside the project: ``.conda``, ``env`` (``conda_directories``);
+5. pdm: the environment of the interpreter ``.pdm-python`` names, else pdm's
    central environment for the project;
-5. poetry: its central environment for the project (``pyproject.toml``);
-6. pipenv: its environment for the ``Pipfile``;
-7. hatch: the project's ``default`` environment (``pyproject.toml``);
-8. conda, by name: the environment ``environment.yml``'s ``name:`` names, in
+6. poetry: its central environment for the project (``pyproject.toml``);
+7. pipenv: its environment for the ``Pipfile``;
+8. hatch: the project's ``default`` environment (``pyproject.toml``);
+9. conda, by name: the environment ``environment.yml``'s ``name:`` names, in
    conda's environments directories;
-9. pyenv: the version (or pyenv-virtualenv environment) ``.python-version`` names.
+10. pyenv: the version (or pyenv-virtualenv environment) ``.python-version`` names.
 
 Why this order: what sits inside the project directory comes first, then what a
 project file names explicitly (``.pdm-python``), then the environments tools
@@ -22,8 +24,12 @@ keep elsewhere under names derived from the project, then a shared conda
 environment chosen by name, and last a bare interpreter: ``.python-version``
 names only a Python, and uv and pdm write one beside the environment they make.
 
+A project that declares an environment its tool has not made (a ``uv.lock`` with no
+``.venv``, a ``Pipfile`` before ``pipenv install``) stops the walk as an environment
+would: see :mod:`project_kernels.declarations`.
+
 Each tool's rules live in :mod:`project_kernels.kinds`. When nothing is there a
-level costs one ``stat`` per marker file (``pixi.toml``, ``pyproject.toml``,
+level costs one ``stat`` per marker file (``uv.lock``, ``pixi.toml``, ``pyproject.toml``,
 ``.pdm-python``, ``Pipfile``, ``environment.yml``, ``environment.yaml``,
 ``.python-version``) and one per conda directory name, each looked at once.
 """
@@ -37,7 +43,7 @@ from pathlib import Path
 
 from .discovery import Candidate, Locator, named_directories
 from .environments import Kind
-from .kinds import conda, hatch, pdm, pipenv, pixi, poetry, pyenv
+from .kinds import conda, hatch, pdm, pipenv, pixi, poetry, pyenv, uv
 from .kinds.base import Context, Level, ToolOptions
 
 __all__ = ["PRECEDENCE", "VENV_KINDS", "Context", "ToolOptions", "project_locators"]
@@ -49,6 +55,7 @@ Probe = Callable[[Level, Context], Iterable[Candidate]]
 
 #: The tool locators, in order of precedence at one level (after the named directories).
 PRECEDENCE: tuple[tuple[Kind, Probe], ...] = (
+    (Kind.UV, uv.locate),
     (Kind.PIXI, pixi.locate),
     (Kind.CONDA, conda.locate_in_project),
     (Kind.PDM, pdm.locate),

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -36,15 +35,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import declaration
+
+# Re-exported (see __all__): the declaration's names were first defined here.
+from .declaration import DECLARATION_NAME, DeclarationError, check_module_name
 from .discovery import Walk
 from .environments import Environment, Problem, ProblemCode
 from .files import write_atomically
 from .trust import is_untrusted
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
 
 __all__ = [
     "DECLARATION_NAME",
@@ -75,9 +73,6 @@ __all__ = [
     "write_declaration",
 ]
 
-#: The declaration's file name, inside the environment's directory.
-DECLARATION_NAME = "project-kernels.toml"
-
 #: Shell files that set up the module system at login, sourced (in this order) when the
 #: server's own environment has neither ``LMOD_CMD`` nor ``MODULESHOME``.
 DEFAULT_INIT_FILES: tuple[str, ...] = (
@@ -97,74 +92,27 @@ VOLATILE_VARIABLES: frozenset[str] = frozenset(
 #: to share it, short enough that a fixed modulefile is picked up at the next try.
 FAILURE_TTL = 5.0
 
-_MODULE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_.+\-/]*$")
-
-
-# -- the declaration (pure) ------------------------------------------------------------
-
-
-class DeclarationError(ValueError):
-    """The declaration file exists but does not say which modules to load."""
+# -- the declaration (pure; see .declaration) ----------------------------------------
 
 
 def parse_declaration(text: str) -> tuple[str, ...]:
     """The module names in a declaration's text, in load order."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise DeclarationError(f"it is not valid TOML ({error})") from error
-    modules = data.get("modules", [])
-    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
-        raise DeclarationError("'modules' must be a list of module names, like [\"Python/3.11\"]")
-    for name in modules:
-        check_module_name(name)
-    return tuple(modules)
-
-
-def check_module_name(name: str) -> None:
-    """Refuse names that are paths: a declaration names modules, it never points at code."""
-    if not _MODULE_NAME.match(name) or ".." in name.split("/"):
-        raise DeclarationError(
-            f"{name!r} is not a module name (names look like 'Python/3.11.5'; "
-            "paths to modulefiles are not allowed)"
-        )
+    return declaration.parse(text).modules
 
 
 def read_declaration(root: Path) -> tuple[str, ...]:
     """The modules ``root`` declares; empty when it has no declaration file."""
-    path = root / DECLARATION_NAME
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return ()
-    except OSError as error:
-        raise DeclarationError(f"it cannot be read ({error.strerror})") from error
-    try:
-        return parse_declaration(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise DeclarationError("it is not UTF-8 text") from error
+    return declaration.read(root).modules
 
 
 def render_declaration(modules: Sequence[str]) -> str:
     """The declaration file's text for ``modules`` (what ``pin-modules`` writes)."""
-    for name in modules:
-        check_module_name(name)
-    lines = [
-        "# Environment modules this environment needs, loaded in this order (module load)",
-        "# before it is activated when project-kernels starts a kernel from it.",
-        "# Written by `project-kernels pin-modules`; rerun it (or edit this list) to change.",
-        "modules = [",
-        *(f"    {json.dumps(name)}," for name in modules),
-        "]",
-    ]
-    return "\n".join(lines) + "\n"
+    return declaration.render_modules(modules)
 
 
 def write_declaration(root: Path, modules: Sequence[str]) -> Path:
-    """Write ``root``'s declaration atomically; returns its path."""
-    path = root / DECLARATION_NAME
-    write_atomically(path, render_declaration(modules))
-    return path
+    """Write ``root``'s module list atomically (keeping its other tables); returns its path."""
+    return declaration.write_modules(root, modules)
 
 
 # -- settings and errors -----------------------------------------------------------------
@@ -559,16 +507,16 @@ def with_modules(
     if walk is None or environment is None or is_untrusted(environment):
         return walk, dict(base)
     try:
-        modules = read_declaration(environment.root)
+        declared = declaration.read(environment.root)
     except DeclarationError as error:
         return walk.with_environment(
             environment.with_problems(_bad_declaration(environment, error))
         ), dict(base)
-    if not modules:
-        return walk, dict(base)
-    environment = replace(environment, modules=modules)
+    environment = replace(environment, modules=declared.modules, slurm=declared.slurm)
+    if not declared.modules:
+        return walk.with_environment(environment), dict(base)
     try:
-        loaded = module_environment(modules, base, settings)
+        loaded = module_environment(declared.modules, base, settings)
     except ModulesError as error:
         problem = Problem(ProblemCode.MODULES, error.summary, error.fix_for(environment.root))
         return walk.with_environment(environment.with_problems(problem)), dict(base)
@@ -577,6 +525,13 @@ def with_modules(
 
 def _bad_declaration(environment: Environment, error: DeclarationError) -> Problem:
     path = environment.root / DECLARATION_NAME
+    if error.part == "slurm":
+        return Problem(
+            ProblemCode.SLURM,
+            f"{path} says how this environment's kernels run as Slurm jobs, but {error}.",
+            f"Correct the [slurm] table in {path} (see `project-kernels which`), or remove it "
+            "to run the kernels where the server runs.",
+        )
     return Problem(
         ProblemCode.MODULES,
         f"{path} should list the environment modules this environment needs, but {error}.",

@@ -12,8 +12,10 @@ from typing import Any
 __all__ = [
     "DIAGNOSIS_VARIABLE",
     "EXTENSION_MODULE",
+    "INSTRUCTIONS_VARIABLE",
     "IPYKERNEL_ARGV",
     "LABEXTENSION_NAME",
+    "MAKING_VARIABLE",
     "NATIVE_KERNEL",
     "PROVISIONER_NAME",
     "PROVISIONER_VARIABLE",
@@ -35,6 +37,10 @@ LABEXTENSION_NAME = "project-kernels"
 PROVISIONER_VARIABLE = "JUPYTER_DEFAULT_PROVISIONER_NAME"
 #: The variable that carries the diagnosis to the fallback kernel.
 DIAGNOSIS_VARIABLE = "PROJECT_KERNELS_DIAGNOSIS"
+#: The variable that tells the kernel making an environment what it makes (JSON).
+MAKING_VARIABLE = "PROJECT_KERNELS_MAKING"
+#: Where that kernel reads what to show and what to become (set by the provisioner).
+INSTRUCTIONS_VARIABLE = "PROJECT_KERNELS_INSTRUCTIONS"
 #: Where the fallback kernel finds the PYTHONPATH meant for its shell commands.
 SHELL_PYTHONPATH_VARIABLE = "PROJECT_KERNELS_SHELL_PYTHONPATH"
 #: ipykernel's own ``python3`` command (``python`` is replaced by the server's interpreter).

@@ -2,8 +2,10 @@
 
 A short translation of jupyter_client's launch into a :func:`~.decision.decide`
 call. Everything else (ports, connection files, signals, shutdown) is
-:class:`~jupyter_client.provisioning.LocalProvisioner`'s. With warm kernels on, a plan may
-be carried out by handing over a kernel started earlier (see :mod:`.warm`).
+:class:`~jupyter_client.provisioning.LocalProvisioner`'s, except for a plan that
+says "run as a Slurm job": that kernel's lifecycle is delegated to a
+:class:`~.slurm.job.SlurmKernel` (see :mod:`.slurm`). With warm kernels on, a plan that
+runs here may be carried out by handing over a kernel started earlier (see :mod:`.warm`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from .config import ProjectKernels, settings_for
 from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
 from .discovery import normalize
 from .failure_memory import FailureMemory
-from .names import is_ipykernel_command
+from .making.launch import ServerMaking, make_in_foreground, note_use, spec_env
+from .names import INSTRUCTIONS_VARIABLE, is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .settings import Settings
+from .slurm.job import SlurmKernel
 from .warm import WarmPool, WarmSettings, warm_pool
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
@@ -65,31 +70,99 @@ class ProjectKernelProvisioner(LocalProvisioner):
         self.launch_plan: LaunchPlan | None = None
         self._launched_at = 0.0
         self._died_unexpectedly = False
+        #: The kernel's Slurm job, when the plan runs it as one (else None).
+        self.slurm: SlurmKernel | None = None
+        self._exit_explanation = ""
+        self._server_ip: str | None = None
+        #: The environment being made for this kernel (in a server), if any.
+        self._making: ServerMaking | None = None
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Decide what launches, activate it in ``env``, and re-target the command."""
         if not is_ipykernel_command(self.kernel_spec.argv, self.kernel_spec.language or ""):
             self.launch_plan = None
             return await super().pre_launch(**kwargs)
+        self._stop_making()
         request = self._request(kwargs, await self._pinned())
-        plan = await asyncio.get_running_loop().run_in_executor(
-            None, decide, request, settings_for(self), self._memory()
-        )
+        settings = settings_for(self)
+        loop = asyncio.get_running_loop()
+        plan = await loop.run_in_executor(None, decide, request, settings, self._memory())
+        if plan.mode is LaunchMode.MAKING and self._server_kernel_manager() is None:
+            # No one would see a making kernel: build now, then start what was made.
+            plan = await loop.run_in_executor(
+                None, make_in_foreground, request, settings, self._memory(), self.log
+            )
+        note_use(plan)
         self.launch_plan = plan
         self._log_plan(plan)
         if plan.mode is LaunchMode.ERROR and not plan.exits:
             raise EnvironmentUnusable(plan.message)
         kwargs["env"] = plan.env
+        self._restore_server_address()
         kwargs = await super().pre_launch(**kwargs)
+        if plan.mode is LaunchMode.MAKING:
+            self._making = self._start_making(request, plan, settings, kwargs)
         kwargs["cmd"] = plan.command(kwargs["cmd"])
         return kwargs
 
+    def _start_making(
+        self, request: LaunchRequest, plan: LaunchPlan, settings: Settings, kwargs: dict[str, Any]
+    ) -> ServerMaking:
+        """Carry ``plan`` out while the making kernel shows it (see :mod:`.making.launch`)."""
+        connection = Path(getattr(self.parent, "connection_file", "") or "kernel.json")
+        instructions = connection.with_name(f"pk-making-{connection.stem}.jsonl")
+        kwargs["env"][INSTRUCTIONS_VARIABLE] = str(instructions)
+        making = ServerMaking(
+            request, plan, settings, self._memory(), instructions, self._planned, self.log
+        )
+        making.start(list(kwargs["cmd"]), self._final_env)
+        return making
+
+    def _planned(self, plan: LaunchPlan) -> None:
+        """What the making kernel became: the plan now carried out."""
+        self.launch_plan = plan
+        self._launched_at = time.monotonic()
+        self._log_plan(plan)
+
+    def _final_env(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` as :meth:`pre_launch` hands a kernel its variables (the kernelspec's
+        ``env`` entries applied, then :meth:`_finalize_env`)."""
+        env = spec_env(self.kernel_spec.env or {}, env)
+        self._finalize_env(env)
+        return env
+
+    def _stop_making(self) -> None:
+        if self._making is not None:
+            self._making.cancel()
+            self._making = None
+
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        """Launch as LocalProvisioner does (or hand over a warm kernel), remembering when."""
+        """Launch as LocalProvisioner does (or as a Slurm job, or by handing over a warm
+        kernel), remembering when."""
         self._launched_at = time.monotonic()
         self._died_unexpectedly = False
-        info = await self._launch_warm(cmd, kwargs)
-        return info if info is not None else await super().launch_kernel(cmd, **kwargs)
+        self._exit_explanation = ""
+        plan = self.launch_plan
+        if plan is None or plan.slurm is None:
+            info = await self._launch_warm(cmd, kwargs)
+            return info if info is not None else await super().launch_kernel(cmd, **kwargs)
+        assert plan.environment is not None
+        notebook = kwargs["env"].get("JPY_SESSION_NAME", "")
+        self.slurm = SlurmKernel.for_plan(plan, self.kernel_id, self.log, notebook)
+        info = await self.slurm.launch(
+            cmd,
+            kwargs["env"],
+            str(kwargs.get("cwd") or os.getcwd()),
+            getattr(self.parent, "connection_file", ""),
+            dict(self.connection_info),
+        )
+        self._launched_at = time.monotonic()  # young counts from the kernel's start, not the queue
+        return info
+
+    @property
+    def has_process(self) -> bool:
+        """Whether a kernel (process or Slurm job) is running or being waited for."""
+        return self.slurm is not None or super().has_process
 
     async def _launch_warm(self, cmd: list[str], kwargs: dict[str, Any]) -> Any:
         """Carry out the plan with a warm kernel: its connection info; None: none fits."""
@@ -109,13 +182,18 @@ class ProjectKernelProvisioner(LocalProvisioner):
 
     async def poll(self) -> int | None:
         """As LocalProvisioner, and note a kernel that died without being asked to."""
-        status: int | None = await super().poll()
-        if status is None or self.process is None or getattr(self.parent, "shutting_down", False):
+        if self.slurm is not None:
+            status = await self.slurm.poll()
+            self._exit_explanation = self.slurm.ended
+        else:
+            status = await super().poll()
+        if status is None or not self.has_process or getattr(self.parent, "shutting_down", False):
             return status
         self._died_unexpectedly = True
         plan = self.launch_plan
         young = time.monotonic() - self._launched_at < self.startup_grace
-        if plan is None or plan.mode is not LaunchMode.ENVIRONMENT or not young:
+        explained = bool(self._exit_explanation)  # Slurm ended it: the interpreter is fine
+        if plan is None or plan.mode is not LaunchMode.ENVIRONMENT or not young or explained:
             return status
         assert plan.environment is not None
         memory = self._memory()
@@ -129,6 +207,48 @@ class ProjectKernelProvisioner(LocalProvisioner):
                 plan.environment.root.parent,
             )
         return status
+
+    async def wait(self) -> int | None:
+        """Wait for the kernel (its Slurm job) to end."""
+        if self.slurm is not None:
+            return await self.slurm.wait()
+        return await super().wait()
+
+    async def send_signal(self, signum: int) -> None:
+        """Signal the kernel; a Slurm kernel through ``scancel --signal`` on its node."""
+        if self.slurm is not None:
+            return await self.slurm.send_signal(signum)
+        return await super().send_signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        """Kill the kernel; a Slurm kernel's job is cancelled."""
+        if self.slurm is not None:
+            return await self.slurm.cancel()
+        return await super().kill(restart)
+
+    async def terminate(self, restart: bool = False) -> None:
+        """Terminate the kernel; a Slurm kernel's job is cancelled."""
+        if self.slurm is not None:
+            return await self.slurm.cancel()
+        return await super().terminate(restart)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        """As LocalProvisioner; a making kernel that is gone stops being followed, and a
+        Slurm job is cancelled if still there and its files removed."""
+        self._stop_making()
+        if self.slurm is not None:
+            await self.slurm.cleanup()
+            self.slurm = None
+        await super().cleanup(restart)
+
+    def _restore_server_address(self) -> None:
+        """Put back the server's own address after a kernel that listened on a Slurm node."""
+        manager = self.parent
+        if manager is None:
+            return
+        if self._server_ip is None:
+            self._server_ip = manager.ip
+        manager.ip = self._server_ip
 
     async def _pinned(self) -> Path | None:
         """The environment this kernel is pinned to, None for a walking kernel."""
@@ -156,6 +276,7 @@ class ProjectKernelProvisioner(LocalProvisioner):
             environment=pinned,
             env=base_env,
             after_unexpected_exit=self._died_unexpectedly,
+            exit_explanation=self._exit_explanation,
         )
 
     def _server_root(self) -> Path | None:
@@ -191,9 +312,11 @@ class ProjectKernelProvisioner(LocalProvisioner):
         return self
 
     def _log_plan(self, plan: LaunchPlan) -> None:
-        if plan.environment is None:
+        if plan.mode is LaunchMode.MAKING:
+            self.log.info("project-kernels: %s", plan.message)
+        elif plan.mode is LaunchMode.STOCK:
             self.log.info("project-kernels: no project environment, starting the stock kernel")
-        elif plan.mode is LaunchMode.ENVIRONMENT:
+        elif plan.mode is LaunchMode.ENVIRONMENT and plan.environment is not None:
             self.log.info(
                 "project-kernels: starting the kernel from %s", describe(plan.environment)
             )

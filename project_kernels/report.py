@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .environments import Environment, ProblemCode
+
+if TYPE_CHECKING:
+    from .declarations import Declaration
 
 __all__ = [
     "LABEL_SEPARATOR",
     "PROBLEM_LABELS",
+    "declared_report",
     "describe",
     "environment_label",
     "sanitize",
@@ -94,8 +99,11 @@ def describe(environment: Environment) -> str:
     return f"{sanitize(str(environment.root))} ({', '.join(details)})"
 
 
-def unusable_report(environment: Environment, start: Path | None) -> str:
-    """What is wrong with ``environment`` and how to fix it, in plain sentences."""
+def unusable_report(environment: Environment, start: Path | None, not_made: str = "") -> str:
+    """What is wrong with ``environment`` and how to fix it, in plain sentences.
+
+    ``not_made`` says why the fix was not carried out automatically (``create_environments``).
+    """
     lines = [
         "The project environment for this notebook cannot run a kernel.",
         "",
@@ -103,10 +111,42 @@ def unusable_report(environment: Environment, start: Path | None) -> str:
     ]
     for problem in environment.problems:
         lines += [f"Problem: {sanitize(problem.summary)}", f"Fix: {sanitize(problem.fix)}"]
+    if not_made:
+        lines += ["", f"Not done automatically: {not_made}"]
     lines += [
         "",
         "Run the fix in a terminal, or in a cell here with a leading '!', then restart the kernel.",
     ]
+    if start is not None:
+        lines.append(f"Details: project-kernels doctor {sanitize(str(start))}")
+    return "\n".join(lines)
+
+
+def declared_report(
+    declared: Declaration, start: Path | None, not_made: str = "", *, runs_code: bool
+) -> str:
+    """Which environment the project declares, that it is missing, and the command that
+    makes it; ``runs_code``: the notebook runs in the server's Python meanwhile."""
+    lines = [
+        "The environment this notebook's project declares has not been made.",
+        "",
+        f"Problem: {declared.summary()}",
+        f"Fix: {declared.fix()}",
+    ]
+    if not_made:
+        lines += ["", f"Not made automatically: {not_made}"]
+    lines += [
+        "",
+        "Run the fix in a terminal (or `project-kernels fix` there), or in a cell here with a "
+        "leading '!', then restart the kernel.",
+    ]
+    if runs_code:
+        lines.append(
+            "Until then this notebook runs in the Jupyter server's own Python, where the "
+            "project's packages may be missing."
+        )
+    else:
+        lines.append("Until then only '!' shell commands run here.")
     if start is not None:
         lines.append(f"Details: project-kernels doctor {sanitize(str(start))}")
     return "\n".join(lines)

@@ -39,6 +39,11 @@ class LaunchRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     #: This start is the restarter's, after the kernel died without being asked to.
     after_unexpected_exit: bool = False
+    #: Why that kernel ended, when whoever carried it out knows (its Slurm job was cancelled).
+    exit_explanation: str = ""
+    #: Why making the environment failed in this very start (the tool's last lines and
+    #: the command to run by hand): the plan explains it instead of making it again.
+    build_failure: str = ""
 
 
 def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:

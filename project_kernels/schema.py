@@ -11,17 +11,23 @@ from pathlib import Path
 from typing import Any
 
 from .decision import LaunchPlan
+from .declarations import Declaration
 from .discovery import Candidate, is_within
 from .environments import Environment, Problem
+from .making.recipes import Recipe
 from .report import PROBLEM_LABELS
+from .slurm.job import SlurmKernel
 
 __all__ = [
     "JSON_SCHEMA",
     "candidate_json",
+    "declaration_json",
     "environment_json",
     "fix_command",
+    "making_json",
     "plan_json",
     "problem_json",
+    "slurm_job_json",
     "with_schema",
 ]
 
@@ -52,6 +58,35 @@ def environment_json(environment: Environment | None) -> dict[str, Any] | None:
         "reason": environment.reason,
         "notes": list(environment.notes),
         "problems": [problem_json(p) for p in environment.problems],
+    }
+
+
+def declaration_json(declared: Declaration | None) -> dict[str, Any] | None:
+    """An environment a project declares but nobody has made: which, where, how to make it."""
+    if declared is None:
+        return None
+    return {
+        "kind": declared.kind.value,
+        "project": str(declared.project),
+        "declared_by": declared.declared_by,
+        "environment": str(declared.environment) if declared.environment else None,
+        "command": list(declared.command),
+        "shown_command": declared.shown_command(),
+        "summary": declared.summary(),
+        "fix": declared.fix(),
+    }
+
+
+def making_json(recipe: Recipe | None) -> dict[str, Any] | None:
+    """What is being made, and the commands that make it (as a person would type them)."""
+    if recipe is None:
+        return None
+    return {
+        "what": recipe.what,
+        "target": str(recipe.target) if recipe.target else None,
+        "commands": [step.shown for step in recipe.steps],
+        "timeout": recipe.timeout,
+        "log": str(recipe.log),
     }
 
 
@@ -90,6 +125,8 @@ def candidate_json(candidate: Candidate) -> dict[str, Any]:
         "path": str(candidate.path),
         "environment": environment_json(candidate.environment),
         "skipped": candidate.skipped,
+        "declared": declaration_json(candidate.declared),
+        "level": str(candidate.level) if candidate.level else None,
     }
 
 
@@ -98,6 +135,11 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
 
     ``plan`` None is a kernel project-kernels passed through untouched (not ipykernel).
     ``relative`` is the environment's path below ``root`` (the server's), when it is there.
+    ``declared`` is the environment the project declares but nobody made (mode ``notice``,
+    or ``fallback``/``error`` per ``on_missing``, or ``making`` while it is made): then
+    ``relative`` and ``kind`` are those of the environment it declares, and
+    ``environment`` stays null (nothing runs from it yet); ``making`` what is being made
+    (mode ``making``).
     """
     if plan is None:
         return {
@@ -109,19 +151,34 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
             "reason": "not a Python (ipykernel) kernel: launched as it is",
             "problems": [],
             "message": "",
+            "declared": None,
+            "making": None,
+            "slurm": None,
         }
     environment = plan.environment
     walk = plan.walk
+    extra = {"declared": declaration_json(plan.declared), "making": making_json(plan.making)}
     if environment is None:
         where = (
             f"no project environment between {walk.start} and {walk.boundary}"
             if walk is not None
             else "nothing said where the notebook is"
         )
-        return {**plan_json(None), "mode": plan.mode.value, "reason": where}
-    relative = None
-    if root is not None and is_within(environment.root, root):
-        relative = environment.root.relative_to(root).as_posix()
+        declared = plan.declared
+        shown: dict[str, Any] = {}
+        if declared is not None:
+            where = declared.summary()
+            target = declared.environment
+            shown = {"kind": declared.kind.value, "relative": _below(target, root)}
+        return {
+            **plan_json(None),
+            "mode": plan.mode.value,
+            "reason": where,
+            "message": plan.message,
+            **shown,
+            **extra,
+        }
+    relative = _below(environment.root, root)
     details = environment_json(environment)
     assert details is not None
     return {
@@ -134,4 +191,41 @@ def plan_json(plan: LaunchPlan | None, root: Path | None = None) -> dict[str, An
         "problems": details["problems"],
         "message": plan.message,
         "details": details,
+        "slurm": plan.slurm.as_json() if plan.slurm is not None else None,
+        **extra,
     }
+
+
+def slurm_job_json(kernel: SlurmKernel | None, root: Path | None = None) -> dict[str, Any] | None:
+    """A kernel's Slurm job as it is now: ``state`` and, while queued, ``reason`` and ``text``.
+
+    For the status bar (``"slurm"`` of a kernel's answer) and ``/api/slurm/jobs``.
+    ``path`` is the notebook's path below ``root`` (the server's), as the front end knows it.
+    """
+    if kernel is None:
+        return None
+    status = kernel.status
+    path = None
+    if kernel.notebook and root is not None and is_within(Path(kernel.notebook), root):
+        path = Path(kernel.notebook).relative_to(root).as_posix()
+    return {
+        "kernel_id": kernel.kernel_id,
+        "job_id": kernel.job_id,
+        "state": status.state if status else None,
+        "reason": status.reason if status else None,
+        "text": kernel.queued_text(),
+        "partition": status.partition if status else kernel.options.partition or None,
+        "node": (status.node or None) if status else None,
+        "environment": kernel.environment,
+        "notebook": kernel.notebook or None,
+        "path": path,
+        "options": kernel.options.summary(),
+        "waited": round(kernel.waited(), 1),
+    }
+
+
+def _below(path: Path | None, root: Path | None) -> str | None:
+    """``path`` relative to ``root``, when it is there."""
+    if path is None or root is None or not is_within(path, root):
+        return None
+    return path.relative_to(root).as_posix()

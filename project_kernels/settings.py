@@ -13,10 +13,12 @@ from pathlib import Path
 from .discovery import DEFAULT_NAMES, Locator
 from .environments import Kind
 from .locators import ToolOptions, project_locators
+from .making.settings import MakingSettings
 from .modules import ModuleSettings
+from .slurm.options import SlurmOptions
 from .trust import TrustPolicy, trusted_only
 
-__all__ = ["OnUnusable", "Settings"]
+__all__ = ["OnMissing", "OnUnusable", "Settings"]
 
 
 class OnUnusable(str, Enum):
@@ -25,6 +27,14 @@ class OnUnusable(str, Enum):
     FALLBACK = "fallback"  # an explaining kernel from the server's Python
     ERROR = "error"  # the session start fails with the explanation
     WARN = "warn"  # the server's Python, with a warning in the log
+
+
+class OnMissing(str, Enum):
+    """What runs when the nearest project declares an environment that is not made yet."""
+
+    NOTICE = "notice"  # the server's Python, and the notebook told at its first execution
+    FALLBACK = "fallback"  # the explaining kernel: only '!' commands run
+    ERROR = "error"  # the session start fails with the explanation
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,12 @@ class Settings:
     #: Whether the server's Python can run the explaining fallback kernel (has ipykernel);
     #: without it, ``fallback`` acts as ``error``.
     fallback_available: bool = True
+    #: The deployment's Slurm options (``c.ProjectKernels.slurm``; see :mod:`.slurm`).
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    #: What runs for a project whose declared environment is not made (and not being made).
+    on_missing: OnMissing = OnMissing.NOTICE
+    #: Whether and how declared environments are made (``create_environments``).
+    making: MakingSettings = field(default_factory=MakingSettings)
 
     def locators(self) -> list[Locator]:
         """The locators consulted at each level, in order of precedence.

@@ -198,6 +198,38 @@ def findings_for(environment: Environment, policy: TrustPolicy) -> list[Finding]
     return findings
 
 
+def judge_paths(paths: Iterable[tuple[str, Path]], policy: TrustPolicy) -> list[Finding]:
+    """The ``(role, path)`` pairs that fail the policy, each judged by its real path as an
+    environment's files are (for a project's files and the tool that would build from them).
+
+    A directory holding something (the project) may be writable by others if sticky.
+    """
+    findings: list[Finding] = []
+    real_paths = _RealPaths()
+    for role, path in paths:
+        real = real_paths(Path(os.path.abspath(path)))
+        check = _Check(role, path, holder=os.path.isdir(real))
+        finding = _judge_path(check, real, policy, real_paths.stats.get(str(real)))
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def finding_text(finding: Finding) -> str:
+    """Who could have written the path, said for a person (without what follows from it)."""
+    shown = _shown(finding)
+    if finding.offence is Offence.UNCHECKABLE:
+        return f"{shown} cannot be checked ({finding.error})"
+    mode = stat.filemode(finding.mode)
+    if finding.offence is Offence.OWNER:
+        owner = _user_name(finding.uid)
+        return f"{shown} belongs to user '{owner}' (uid {finding.uid}, mode {mode})"
+    if finding.offence is Offence.WORLD_WRITABLE:
+        return f"{shown} is writable by everyone (mode {mode})"
+    group = _group_name(finding.gid)
+    return f"{shown} is writable by group '{group}' (gid {finding.gid}, mode {mode})"
+
+
 def trusted_only(locate: Locator, policy: TrustPolicy) -> Locator:
     """A locator whose environments carry an ``untrusted`` problem when the policy refuses them."""
 

@@ -29,6 +29,18 @@ export interface IPlan {
   reason: string;
   problems: IProblem[];
   message?: string;
+  /** The environment the project declares but nobody has made (yet). */
+  declared?: {
+    kind: string;
+    project: string;
+    declared_by: string;
+    environment: string | null;
+    shown_command: string;
+    summary: string;
+    fix: string;
+  } | null;
+  /** What is being made before the kernel runs there (mode `making`). */
+  making?: { what: string; target: string | null; commands: string[] } | null;
   details?: {
     interpreter?: string;
     ipykernel_version?: string | null;

@@ -6,6 +6,10 @@ export const SEPARATOR = ' · ';
 /** What the server's Python is called where no project environment runs. */
 export const SERVER_PYTHON = 'server Python';
 
+/** An environment being made (`create_environments`), and one declared but not made. */
+export const BEING_MADE = 'being made';
+export const NOT_MADE = 'not made';
+
 /**
  * What the status bar shows for a plan.
  */
@@ -50,6 +54,17 @@ export function where(plan: IPlan): string {
 }
 
 /**
+ * Where a declared environment will be: its path below the root, else its kind's
+ * environment (poetry's, kept outside the project).
+ */
+export function declaredWhere(plan: IPlan): string {
+  if (plan.relative) {
+    return plan.relative;
+  }
+  return `${plan.declared?.kind ?? plan.kind ?? 'project'} environment`;
+}
+
+/**
  * The status bar's text for a plan; null for a kernel project-kernels passed through
  * (not a Python kernel), which has nothing to show.
  */
@@ -71,9 +86,24 @@ export function planLabel(plan: IPlan): ILabel | null {
         text: [SERVER_PYTHON, where(plan), problem].filter(Boolean).join(SEPARATOR),
         warning: true
       };
+    case 'making':
+      // The environment is being made; the kernel starts there when it is ready.
+      return {
+        text: [where(plan) || declaredWhere(plan), BEING_MADE].join(SEPARATOR),
+        warning: false
+      };
+    case 'notice':
+      // The project declares an environment nobody made: the server's Python runs.
+      return {
+        text: [SERVER_PYTHON, declaredWhere(plan), NOT_MADE].join(SEPARATOR),
+        warning: true
+      };
     case 'fallback':
     case 'error':
       // The explaining kernel runs, or none could start.
+      if (!plan.environment && plan.declared) {
+        return { text: [declaredWhere(plan), NOT_MADE].join(SEPARATOR), warning: true };
+      }
       return {
         text: environmentLabel(where(plan), plan.python_version, problem),
         warning: true

@@ -100,7 +100,9 @@ def make_tools(venv: Path) -> Path:
     """The real poetry, pipenv, pdm and hatch in a throwaway venv; returns its ``bin``."""
     env = {**os.environ, "VIRTUAL_ENV": ""}
     run(uv(), "venv", "--quiet", "--python", sys.executable, venv, env=env)
-    run(uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python", *TOOLS, env=env)
+    # pdm[locked]: the versions pdm was released with (a newer hishel breaks its locking).
+    wanted = [f"{tool}[locked]" if tool == "pdm" else tool for tool in TOOLS]
+    run(uv(), "pip", "install", "--quiet", "--python", venv / "bin" / "python", *wanted, env=env)
     return venv / "bin"
 
 

@@ -136,6 +136,11 @@ def lmod() -> str:
     return _ensure(path, lambda: _apt_install("lmod"), (path,))
 
 
+def ensure_package(program: str, package: str, candidates: tuple[str, ...] = ()) -> str:
+    """``program``, installing the Debian ``package`` that provides it when it is missing."""
+    return _ensure(program, lambda: _apt_install(package), candidates)
+
+
 def strace() -> str:
     """Debian's strace, to count a process's real system calls."""
     return _ensure("strace", lambda: _apt_install("strace"), ("/usr/bin/strace",))

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from envfactory import install, make_env
 from jupyter import TOKEN, JupyterServer, running_server, write_notebook
+from making import local_package, uv_env, uv_project
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 from sysdeps import chromium
 
@@ -266,3 +267,47 @@ def restart_kernel(page: Page) -> None:
     page.keyboard.press("0")
     page.keyboard.press("0")
     page.locator(".jp-Dialog").get_by_role("button", name="Confirm Kernel Restart").click()
+
+
+@pytest.fixture(scope="module")
+def making_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """JupyterLab with create_environments over a cloned uv project (no .venv yet)."""
+    tmp = tmp_path_factory.mktemp("making-lab")
+    root = Path(tempfile.mkdtemp(prefix="projects-"))
+    try:
+        local_package(root)
+        project = uv_project(root, "survey")
+        write_notebook(project / "notebooks" / "analysis.ipynb", "import sys\nprint(sys.prefix)")
+        config = (
+            EXTENSION_CONFIG
+            + "c.ProjectKernels.create_environments = True\n"
+            + quiet_lab(tmp / "lab-settings")
+        )
+        env = {**uv_env(), "XDG_CACHE_HOME": str(tmp / "cache")}
+        with running_server(root, tmp, config, env=env) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_cloned_uv_project_is_made_in_the_notebook_then_runs_there(
+    making_lab: JupyterServer, browser: BrowserContext
+) -> None:
+    environment = making_lab.root / "survey" / ".venv"
+    notebook = "survey/notebooks/analysis.ipynb"
+    with notebook_page(browser, making_lab, notebook, "making-environment") as page:
+        output = run_first_cell(page)
+        expect(output.first).to_contain_text("[project-kernels] Making the uv environment")
+        expect(page.locator(LAB_LABEL)).to_have_text("survey/.venv · being made")
+        expect(output.last).to_contain_text("run it again", timeout=300_000)
+        assert "uv sync" in output.first.inner_text()
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(RESULTS / "making-environment-made.png"))
+        cell = page.locator(NOTEBOOK_CELLS).first
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Shift+Enter")
+        expect(cell.locator(".jp-OutputArea-output")).to_have_text(str(environment), timeout=90_000)
+        # No "kernel restarting" dialog: the kernel became the environment's in place, and
+        # the status bar names it.
+        expect(page.get_by_text("Kernel Restarting")).to_have_count(0)
+        expect(page.locator(LAB_LABEL)).to_have_text(f"survey/.venv · {PYTHON}")

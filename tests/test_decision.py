@@ -55,7 +55,9 @@ def test_a_usable_environment_replaces_only_the_interpreter(tmp_path: Path) -> N
     assert plan.mode is LaunchMode.ENVIRONMENT
     assert plan.command(ARGV) == [str(tmp_path / ".venv" / "bin" / "python"), *ARGV[1:]]
     assert plan.env["VIRTUAL_ENV"] == str(tmp_path / ".venv")
-    assert plan.env["PATH"] == f"{tmp_path / '.venv' / 'bin'}:/usr/bin"
+    # The server's own tools stay reachable right after the environment's (see pipless).
+    server_bin = str(Path(sys.executable).parent)
+    assert plan.env["PATH"] == f"{tmp_path / '.venv' / 'bin'}:{server_bin}:/usr/bin"
 
 
 def test_no_environment_is_exactly_stock(tmp_path: Path) -> None:

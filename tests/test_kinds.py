@@ -320,9 +320,9 @@ def test_named_conda_environment_from_environments_txt_and_missing(tmp_path: Pat
     context = context_for(home)
     missing = list(conda.locate_named(Level(project), context))
     assert len(missing) == 1 and missing[0].environment is None
-    assert f"create it with `conda env create -f {project / 'environment.yaml'}`" in str(
-        missing[0].skipped
-    )
+    declared = missing[0].declared
+    assert declared is not None and declared.project == project
+    assert declared.command == ("conda", "env", "create", "-f", "environment.yaml")
     (home / ".conda" / "environments.txt").write_text(f"/somewhere/else\n{elsewhere}\n")
     found = list(conda.locate_named(Level(project), context))
     assert found[0].environment is not None and found[0].environment.root == elsewhere
@@ -364,4 +364,5 @@ def test_pixi_named_environment_from_pyproject(tmp_path: Path) -> None:
     }
     other = Context(environ={}, home=tmp_path, options=ToolOptions(pixi_environment="docs"))
     [missing] = pixi.locate(Level(project), other)
-    assert missing.skipped is not None and "`pixi install -e docs`" in missing.skipped
+    assert missing.declared is not None
+    assert missing.declared.command == ("pixi", "install", "-e", "docs")

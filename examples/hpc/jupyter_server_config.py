@@ -27,5 +27,11 @@ c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}
 # Environments the site manages centrally are not checked for ownership.
 # c.ProjectKernels.trusted_paths = ["/sw/envs"]
 
+# Kernels as Slurm jobs (a server on a login node): environments whose project-kernels.toml
+# has a [slurm] table run their kernels as jobs, with these defaults; "enabled": True would
+# run every project environment's kernel as a job. The job directory must be shared with the
+# compute nodes, and the login node must reach their ports.
+# c.ProjectKernels.slurm = {"partition": "interactive", "time": "4:00:00", "queue_timeout": 600}
+
 # On a parallel file system the walk stops at the server's root; keep that root at the user's
 # home or project directory rather than "/".

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Environment, Kind, NotAnEnvironment, inspect_venv
 
@@ -253,6 +254,14 @@ def tool_environment(
     )
 
 
-def missing(path: Path, why: str) -> Iterator[Candidate]:
-    """A skipped candidate for an environment a tool would use but has not made."""
-    yield Candidate(path, skipped=why)
+def declared(path: Path, declaration: Declaration) -> Candidate:
+    """The candidate for an environment a project declares but its tool has not made.
+
+    ``path`` is where the environment will be (or where the tool keeps its environments).
+    """
+    return Candidate(path, declared=declaration)
+
+
+def project_files(level: Level, *names: str) -> tuple[Path, ...]:
+    """Those of ``names`` that are files in this directory (what a tool reads to build)."""
+    return tuple(level.directory / name for name in names if level.has_file(name))

@@ -22,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Environment, Kind, NotAnEnvironment
-from .base import Context, Level, yaml_value
+from .base import Context, Level, declared, yaml_value
 from .prefix import inspect_prefix
 from .shell import Export, read_script
 
@@ -92,12 +93,17 @@ def _named_from(spec: Path, context: Context) -> Iterator[Candidate]:
             f"conda environment {name!r} named in {spec} (recorded in ~/.conda/environments.txt)",
         )
         return
-    yield Candidate(
-        searched[0] / name if searched else spec.parent / name,
-        skipped=(
-            f"the conda environment {name!r} named in {spec} does not exist in "
-            f"{', '.join(str(d) for d in searched)}; create it with "
-            f"`conda env create -f {spec}`"
+    root = searched[0] / name if searched else spec.parent / name
+    yield declared(
+        root,
+        Declaration(
+            kind=Kind.CONDA,
+            project=spec.parent,
+            declared_by=f"{spec.name} naming the environment {name!r}",
+            command=("conda", "env", "create", "-f", spec.name),
+            environment=root,
+            creates=tuple(str(d / name) for d in searched),
+            files=(spec,),
         ),
     )
 

@@ -30,9 +30,20 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Kind
-from .base import Context, Level, Table, read_toml, string, table, venv_candidate
+from .base import (
+    Context,
+    Level,
+    Table,
+    declared,
+    project_files,
+    read_toml,
+    string,
+    table,
+    venv_candidate,
+)
 
 ENVIRONMENT = "default"
 
@@ -96,7 +107,20 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
         return
     root = env_root(level.directory, pyproject, context)
     if not os.path.isdir(root):
-        if uses_hatch(pyproject):
+        if table(pyproject, "tool", "hatch", "envs"):
+            yield declared(
+                root,
+                Declaration(
+                    kind=Kind.HATCH,
+                    project=level.directory,
+                    declared_by="[tool.hatch.envs] in pyproject.toml",
+                    command=("hatch", "env", "create"),
+                    environment=root,
+                    creates=(str(root),),
+                    files=project_files(level, "pyproject.toml", "hatch.toml"),
+                ),
+            )
+        elif uses_hatch(pyproject):
             yield Candidate(
                 root,
                 skipped=(

@@ -21,9 +21,20 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Kind
-from .base import Context, Level, read_toml, string, table, venv_candidate, versioned_entries
+from .base import (
+    Context,
+    Level,
+    declared,
+    project_files,
+    read_toml,
+    string,
+    table,
+    venv_candidate,
+    versioned_entries,
+)
 
 
 def env_prefix(project_dir: Path) -> str:
@@ -54,6 +65,10 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
         if not interpreter.is_absolute():
             interpreter = level.directory / interpreter
         root = interpreter.parent.parent
+        if not os.path.lexists(interpreter) and not os.path.exists(root):
+            # Recorded by `pdm use` on another machine, or the environment was removed.
+            yield _declared(level, context, f"{saved.name} naming {interpreter}", root)
+            return
         if not os.path.isfile(root / "pyvenv.cfg"):
             yield Candidate(
                 root,
@@ -72,9 +87,44 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
     location = venv_location(context)
     central = _newest(location, env_prefix(level.directory))
     if central is None:
+        why = "pdm.lock" if level.has_file("pdm.lock") else "[tool.pdm] in pyproject.toml"
+        yield _declared(level, context, why, None)
         return
     reason = f"central environment pdm made for {level.directory}: {central.name} in {location}"
     yield venv_candidate(central, Kind.PDM, reason, variables)
+
+
+def in_project(directory: Path, context: Context) -> bool:
+    """pdm's ``venv.in_project`` (default true): ``pdm install`` makes the project's ``.venv``."""
+    config = context.path_variable("PDM_CONFIG_FILE") or (
+        context.user_config_dir / "pdm" / "config.toml"
+    )
+    for source in (read_toml(directory / "pdm.toml"), read_toml(config)):
+        value = table(source, "venv").get("in_project")
+        if isinstance(value, bool):
+            return value
+    return True
+
+
+def _declared(level: Level, context: Context, why: str, root: Path | None) -> Candidate:
+    """The environment ``pdm install`` would make: ``root`` if named, else in the project's
+    ``.venv`` or among pdm's central environments."""
+    if root is None and in_project(level.directory, context):
+        root = level.directory / ".venv"
+    central = venv_location(context) / f"{env_prefix(level.directory)}X.Y"
+    creates = (str(root),) if root is not None else (str(central).replace("X.Y", "*"),)
+    return declared(
+        root or central,
+        Declaration(
+            kind=Kind.PDM,
+            project=level.directory,
+            declared_by=why,
+            command=("pdm", "install"),
+            environment=root,
+            creates=(*creates, str(level.directory / ".pdm-python")),
+            files=project_files(level, "pyproject.toml", "pdm.lock", "pdm.toml", ".pdm-python"),
+        ),
+    )
 
 
 def _newest(location: Path, prefix: str) -> Path | None:

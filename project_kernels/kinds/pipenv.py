@@ -24,9 +24,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Kind
-from .base import Context, Level, venv_candidate
+from .base import Context, Level, declared, project_files, venv_candidate
 
 
 def env_name(project_dir: Path, context: Context) -> str:
@@ -74,11 +75,16 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
         root = workon_home(context) / env_name(level.directory, context)
         how = "pipenv's name for the project"
     if not os.path.isdir(root):
-        yield Candidate(
+        yield declared(
             root,
-            skipped=(
-                f"pipenv's environment for {pipfile} ({root}) does not exist; create it "
-                f"with `pipenv install` in {level.directory}"
+            Declaration(
+                kind=Kind.PIPENV,
+                project=level.directory,
+                declared_by="Pipfile.lock" if level.has_file("Pipfile.lock") else "Pipfile",
+                command=("pipenv", "install"),
+                environment=root,
+                creates=(str(root),),
+                files=project_files(level, "Pipfile", "Pipfile.lock", ".env"),
             ),
         )
         return

@@ -19,9 +19,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Kind, NotAnEnvironment
-from .base import Context, Level, Table, string, table
+from .base import Context, Level, Table, declared, project_files, string, table
 from .conda import conda_activation, is_conda_prefix, scripts_exports
 from .prefix import inspect_prefix
 from .shell import Export, NotStatic, double_quoted_template
@@ -36,11 +37,16 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
     name = context.options.pixi_environment
     root = level.directory / ".pixi" / "envs" / name
     if not is_conda_prefix(root):
-        yield Candidate(
+        yield declared(
             root,
-            skipped=(
-                f"the pixi environment {name!r} of {path} is not installed; run "
-                f"`pixi install -e {name}` in {level.directory}"
+            Declaration(
+                kind=Kind.PIXI,
+                project=level.directory,
+                declared_by=f"the environment {name!r} of {path.name}",
+                command=("pixi", "install", "-e", name),
+                environment=root,
+                creates=(str(root),),
+                files=project_files(level, path.name, "pixi.lock"),
             ),
         )
         return

@@ -33,9 +33,21 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from ..declarations import Declaration
 from ..discovery import Candidate
 from ..environments import Kind
-from .base import Context, Level, Table, read_toml, string, table, venv_candidate, versioned_entries
+from .base import (
+    Context,
+    Level,
+    Table,
+    declared,
+    project_files,
+    read_toml,
+    string,
+    table,
+    venv_candidate,
+    versioned_entries,
+)
 
 
 def env_name_base(name: str, project_dir: Path) -> str:
@@ -66,7 +78,14 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
         or "non-package-mode"
     )
     settings = _Settings(context, level.directory)
-    if settings.flag("in-project") or settings.flag("create") is False:
+    if settings.flag("create") is False:
+        return  # poetry installs into the Python it runs with: nothing of its own to find
+    declares = _declaration(pyproject, level)
+    if settings.flag("in-project"):
+        # Its environment is the project's .venv, found before this when it exists.
+        if declares and not os.path.isdir(level.directory / ".venv"):
+            venv = level.directory / ".venv"
+            yield _declared(level, declares, venv, venv, venv)
         return
     venvs = settings.virtualenvs_path()
     base = env_name_base(name, level.directory)
@@ -80,6 +99,9 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
     pyproject_path = level.directory / "pyproject.toml"
     if root is None or not os.path.isdir(root):
         target = root or venvs / f"{base}-pyX.Y"
+        if declares:
+            yield _declared(level, declares, target, root, venvs / f"{base}-py*")
+            return
         yield Candidate(
             target,
             skipped=(
@@ -90,6 +112,32 @@ def locate(level: Level, context: Context) -> Iterator[Candidate]:
         return
     reason = f"environment poetry uses for {pyproject_path}: {root.name} in {venvs} ({how})"
     yield venv_candidate(root, Kind.POETRY, reason)
+
+
+def _declaration(pyproject: Table, level: Level) -> str | None:
+    """What declares the project's poetry environment: its lock or its ``[tool.poetry]``
+    (a project only *built* with poetry-core declares none)."""
+    if level.has_file("poetry.lock"):
+        return "poetry.lock"
+    if table(pyproject, "tool", "poetry"):
+        return "[tool.poetry] in pyproject.toml"
+    return None
+
+
+def _declared(level: Level, why: str, shown: Path, root: Path | None, creates: Path) -> Candidate:
+    """``shown``: the candidate's path; ``root``: the environment, when known in advance."""
+    return declared(
+        shown,
+        Declaration(
+            kind=Kind.POETRY,
+            project=level.directory,
+            declared_by=why,
+            command=("poetry", "install"),
+            environment=root,
+            creates=(str(creates),),
+            files=project_files(level, "pyproject.toml", "poetry.lock", "poetry.toml"),
+        ),
+    )
 
 
 def _recorded_minor(venvs: Path, base: str) -> str | None:
