@@ -24,6 +24,7 @@ from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .settings import OnMissing, OnUnusable, Settings
 from .slurm.options import SlurmOptions, SlurmOptionsError, parse_options
 from .trust import TrustPolicy
+from .warm.settings import WarmSettings
 
 __all__ = ["ConfigFileError", "ProjectKernels", "load_config", "load_config_files", "settings_for"]
 
@@ -228,6 +229,32 @@ class ProjectKernels(LoggingConfigurable):
         for name in policy.unresolved:
             self.log.warning("project-kernels: no user or group named %r (ignored)", name)
         return policy
+
+    warm_kernels = Int(
+        0,
+        min=0,
+        help="""Warm kernels per environment: once a kernel from a project environment has
+        started, keep this many more of it started in the background (ipykernel and IPython
+        imported, at the lowest CPU priority), so that the next notebook there gets its
+        kernel at once. Each holds the memory of an idle kernel (about 70 MB). 0: off.""",
+    ).tag(config=True)
+
+    warm_kernels_max = Int(
+        4,
+        min=0,
+        help="""The most warm kernels one server keeps, over all environments; the
+        least recently used environment gives up its warm kernels first.""",
+    ).tag(config=True)
+
+    warm_idle_timeout = Float(
+        600.0,
+        min=0.0,
+        help="""Seconds after which a warm kernel that no notebook took is stopped.""",
+    ).tag(config=True)
+
+    def warm_settings(self) -> WarmSettings:
+        """The warm kernels a server keeps (see :mod:`.warm`)."""
+        return WarmSettings(self.warm_kernels, self.warm_kernels_max, self.warm_idle_timeout)
 
     slurm = Dict(
         default_value={},

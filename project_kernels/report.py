@@ -44,6 +44,7 @@ PROBLEM_LABELS: dict[ProblemCode, str] = {
     ProblemCode.IPYKERNEL_TOO_OLD: "ipykernel too old",
     ProblemCode.UNTRUSTED: "not trusted",
     ProblemCode.MODULES: "modules fail to load",
+    ProblemCode.SLURM: "Slurm settings wrong",
     ProblemCode.STARTUP_FAILED: "fails to start",
 }
 

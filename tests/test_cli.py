@@ -122,7 +122,7 @@ def test_list_shows_environments_and_their_status(projects: Path, tmp_path: Path
     assert listed[str(projects / "good" / ".venv")] is True
     assert listed[str(projects / "bad" / ".venv")] is False
     human = cli("list", str(projects), tmp=tmp_path).stdout
-    assert "[ok]" in human and "[unusable: needs ipykernel]" in human
+    assert "[ok]" in flat(human) and "[unusable: needs ipykernel]" in flat(human)
 
 
 def test_jupyter_project_kernels_is_the_same_program(projects: Path, tmp_path: Path) -> None:
