@@ -1,6 +1,6 @@
 """Run every benchmark and write ``benchmarks/results/`` (JSON, Markdown, PNG).
 
-    python benchmarks/run.py            # the full run (about 12 minutes on 2 cores)
+    python benchmarks/run.py            # the full run (about 20 minutes on 2 cores)
     python benchmarks/run.py --quick    # a smoke run of three minutes, into benchmarks/.work/
 
 Run it with the Python that has project-kernels installed (``pip install -e .``). It
@@ -49,6 +49,7 @@ def make_venv(work: Path) -> str:
         capture_output=True,
         text=True,
         check=False,
+        cwd=work,  # not from the current directory, which may be this repository
     ).stdout.strip()
     if Path(where or "/nonexistent").resolve() != (REPO / "project_kernels").resolve():
         subprocess.run([*pip, "-e", str(REPO)], check=True)
@@ -75,8 +76,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few rounds and small trees")
     parser.add_argument("--only", default="discovery,start,listing,first_open")
     parser.add_argument("--cold", type=int, default=12, help="cold rounds (at least 10)")
-    parser.add_argument("--warm", type=int, default=20, help="warm rounds (at least 10)")
+    parser.add_argument("--warm", type=int, default=30, help="warm rounds (at least 30)")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results")
+    parser.add_argument("--variants", default="", help="start benchmark variants (default: all)")
     args = parser.parse_args()
     # A smoke run never overwrites the published results (benchmarks/.work is ignored by git).
     args.out = args.out or (HERE / ".work" / "quick-results" if args.quick else HERE / "results")
@@ -96,7 +98,8 @@ def main() -> None:
                 if args.quick
                 else ["--cold", str(args.cold), "--warm", str(args.warm)]
             )
-            parts["start"] = run_part(python, "start", rounds, work)
+            variants = ["--variants", args.variants] if args.variants else []
+            parts["start"] = run_part(python, "start", rounds + variants, work)
         if "listing" in wanted:
             sizes = ["--sizes", "10:100,1000:100"] if args.quick else []
             parts["listing"] = run_part(python, "listing", sizes, work)

@@ -4,7 +4,7 @@
 (``run.py`` calls it with the interpreter that has the peer installed).
 
 One uv project (``pyproject.toml``, ``uv.lock``, ``.venv`` with ipykernel made by
-``uv sync``) with its notebook in ``notebooks/``, started four ways, each from its own
+``uv sync``) with its notebook in ``notebooks/``, started five ways, each from its own
 real server:
 
 - ``stock``: a kernelspec made by ``.venv/bin/python -m ipykernel install --prefix``
@@ -14,12 +14,16 @@ real server:
   adds ``-Xfrozen_modules=off``, which changes the kernel's own start-up time);
 - ``project-kernels``: ``python3`` on a server with
   ``c.ServerApp.kernel_spec_manager_class = "project_kernels.ProjectKernelSpecManager"``;
+- ``warm``: the same with ``c.ProjectKernels.warm_kernels = 1``: every start is handed a warm
+  kernel (the benchmark waits, untimed, until the replacement of the previous one is ready,
+  and records how long that replacement took to become ready and its resident memory).
+  Only in the long-lived servers' rounds: a fresh server has no warm kernel yet;
 - ``pplk-venv``: pyproject-local-kernel's ``pyproject_local_kernel_use_venv`` kernel
   (``.venv`` used directly, after its ipykernel sanity check);
 - ``pplk-uv``: pyproject-local-kernel's default kernel, which for a uv project runs
   ``uv run --with ipykernel python -m ipykernel_launcher``.
 
-Warm: one long-lived server per variant (one start discarded first), rounds visiting
+Warm rounds: one long-lived server per variant (one start discarded first), rounds visiting
 the variants in a shuffled order. Cold: each start is the first in a freshly started
 server (our modules imported and our caches empty), again interleaved. Inside each
 server the probe records the processes it creates, how long the kernel manager's
@@ -47,10 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from jupyter_client.kernelspec import KernelSpecManager
 from server import PROJECT_KERNELS_CONFIG, Server
 
+WARM_CONFIG = PROJECT_KERNELS_CONFIG + "c.ProjectKernels.warm_kernels = 1\n"
 VARIANTS: dict[str, tuple[str, str]] = {
     # name: (server configuration, kernel name)
     "stock": ("", "bench-venv"),
     "project-kernels": (PROJECT_KERNELS_CONFIG, "python3"),
+    "warm": (WARM_CONFIG, "python3"),
     "pplk-venv": ("", "pyproject_local_kernel_use_venv"),
     "pplk-uv": ("", "pyproject_local_kernel"),
 }
@@ -64,6 +70,10 @@ dependencies = ["ipykernel"]
 [tool.uv]
 package = false
 """
+#: Variants measured only in long-lived servers (a fresh server has no warm kernel).
+LONG_LIVED_ONLY = frozenset({"warm"})
+#: The warm kernel's launcher, as it shows in the commands a server starts.
+LAUNCHER = "warm/launcher.py"
 NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1)
 
 
@@ -152,13 +162,37 @@ def one_start(server: Server, variant: str, notebook: str) -> dict[str, Any]:
         "launch_ms": phases.get("launch"),
         "spawns": [c[:6] for c in commands],
         "stall_max_ms": seen["stalls"]["max_ms"],
-        "other_processes": [" ".join(c[:4]) for c in commands if not is_kernel(c)],
+        "other_processes": [
+            " ".join(c[:4]) for c in commands if not is_kernel(c) and not is_warm_kernel(c)
+        ],
+        "warm_replacements": sum(1 for c in commands if is_warm_kernel(c)),
     }
 
 
 def is_kernel(argv: list[str]) -> bool:
     """The kernel's own process: ipykernel, or ``uv run`` starting it."""
     return "ipykernel_launcher" in argv or Path(argv[0]).name == "uv"
+
+
+def is_warm_kernel(argv: list[str]) -> bool:
+    """A warm kernel started to replace the one just handed over (not part of this start)."""
+    return any(a.endswith(LAUNCHER) for a in argv)
+
+
+def wait_for_warm_kernel(server: Server, timeout: float = 600) -> dict[str, Any]:
+    """Wait until the server has a ready warm kernel; what it was, and how long we waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        ready = [k for k in server.report(reset=False)["warm_kernels"] if k["state"] == "ready"]
+        if ready:
+            kernel = ready[0]
+            return {
+                "waited_s": time.monotonic() - began,
+                "ready_after_s": kernel["ready_at"] - kernel["spawned_at"],
+                "resident_mib": kernel["resident_bytes"] / 2**20,
+            }
+        time.sleep(0.05)
+    raise TimeoutError(f"no warm kernel became ready within {timeout:g} s")
 
 
 def new_notebook(root: Path, label: str) -> str:
@@ -171,13 +205,14 @@ def new_notebook(root: Path, label: str) -> str:
 WORK = ["/nonexistent"]
 
 
-def run(work: Path, cold: int, warm: int, seed: int) -> dict[str, Any]:
+def run(work: Path, cold: int, warm: int, seed: int, variants: list[str]) -> dict[str, Any]:
     WORK[0] = str(work)
     uv = uv_binary()
     root, prefix, argvs = make_project(work, uv)
     env = server_env(prefix, uv)
     rng = random.Random(seed)
-    names = list(VARIANTS)
+    names = list(variants)
+    cold_names = [v for v in names if v not in LONG_LIVED_ONLY]
     samples: list[dict[str, Any]] = []
     failures: list[str] = []
 
@@ -191,8 +226,8 @@ def run(work: Path, cold: int, warm: int, seed: int) -> dict[str, Any]:
         )
 
     for round_ in range(cold):
-        rng.shuffle(names)
-        for variant in names:
+        rng.shuffle(cold_names)
+        for variant in cold_names:
             server = Server(sys.executable, root, work, VARIANTS[variant][0], env, stalls=True)
             try:
                 notebook = new_notebook(root, f"cold-{variant}-{round_}")
@@ -205,7 +240,7 @@ def run(work: Path, cold: int, warm: int, seed: int) -> dict[str, Any]:
                 server.stop()
 
     servers = {
-        v: Server(sys.executable, root, work, VARIANTS[v][0], env, stalls=True) for v in VARIANTS
+        v: Server(sys.executable, root, work, VARIANTS[v][0], env, stalls=True) for v in names
     }
     try:
         for variant, server in servers.items():
@@ -222,7 +257,11 @@ def run(work: Path, cold: int, warm: int, seed: int) -> dict[str, Any]:
             for variant in names:
                 notebook = new_notebook(root, f"warm-{variant}-{round_}")
                 try:
-                    record("warm", round_, one_start(servers[variant], variant, notebook))
+                    waited = wait_for_warm_kernel(servers[variant]) if variant == "warm" else None
+                    sample = one_start(servers[variant], variant, notebook)
+                    if waited is not None:
+                        sample["warm_kernel"] = waited
+                    record("warm", round_, sample)
                 except Exception as error:
                     failures.append(f"warm {variant}: {error}")
     finally:
@@ -232,7 +271,9 @@ def run(work: Path, cold: int, warm: int, seed: int) -> dict[str, Any]:
         "samples": samples,
         "failures": failures,
         "kernel_commands": argvs,
-        "variants": {v: {"kernel": k, "config": c.strip()} for v, (c, k) in VARIANTS.items()},
+        "variants": {
+            v: {"kernel": k, "config": c.strip()} for v, (c, k) in VARIANTS.items() if v in names
+        },
         **summarise(samples),
     }
 
@@ -269,6 +310,7 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
                 "other_processes": sorted({p for s in mine for p in s["other_processes"]}),
                 "starts_with_other_processes": sum(1 for s in mine if s["other_processes"]),
                 "process_commands": first_commands(mine),
+                **warm_kernel_summary(mine),
             }
         stock = per_variant.get("stock")
         for variant, stats in per_variant.items():
@@ -286,6 +328,19 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
                 )
         summary[kind] = per_variant
     return summary
+
+
+def warm_kernel_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """For the warm variant: how long a replacement took to be ready, and its memory."""
+    seen = [s["warm_kernel"] for s in samples if s.get("warm_kernel")]
+    if not seen:
+        return {}
+    return {
+        "warm_kernel_ready_after_median_s": statistics.median(w["ready_after_s"] for w in seen),
+        "warm_kernel_ready_after_max_s": max(w["ready_after_s"] for w in seen),
+        "warm_kernel_resident_median_mib": statistics.median(w["resident_mib"] for w in seen),
+        "waited_for_warm_kernel_median_s": statistics.median(w["waited_s"] for w in seen),
+    }
 
 
 def first_commands(samples: list[dict[str, Any]]) -> list[str]:
@@ -314,10 +369,14 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=15)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated; stock is always needed"
+    )
     args = parser.parse_args()
+    variants = [v for v in VARIANTS if v in args.variants.split(",")]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pk-bench-start-", dir=args.work) as tmp:
-        result = run(Path(tmp), args.cold, args.warm, args.seed)
+        result = run(Path(tmp), args.cold, args.warm, args.seed, variants)
     result["seconds"] = time.monotonic() - started
     args.out.write_text(json.dumps(result, indent=2))
 

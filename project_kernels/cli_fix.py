@@ -19,7 +19,7 @@ import sys
 from dataclasses import asdict, replace
 from typing import Any
 
-from .config import ProjectKernels, load_config
+from .config import ProjectKernels
 from .decision import LaunchMode
 from .discovery import normalize
 from .making.carry import make_and_decide
@@ -32,15 +32,18 @@ __all__ = ["cmd_fix", "register"]
 
 def cmd_fix(args: argparse.Namespace) -> int:
     """Make what the notebook at ``args.path`` needs; 0 when its kernel will start there."""
-    config = load_config(args.config)
+    # The command line's own checks: one line and exit code 2 for a path or a
+    # configuration that cannot be answered (cli imports this module, hence here).
+    from .cli import read_configuration, root_from, start_directory
+
+    config = read_configuration(args.config)
     settings = ProjectKernels(config=config).settings()
     settings = replace(settings, making=replace(settings.making, enabled=True))
     target = normalize(args.path)
-    root_dir = args.root_dir or config.get("ServerApp", {}).get("root_dir")
     request = LaunchRequest(
-        cwd=str(target if target.is_dir() else target.parent),
+        cwd=str(start_directory(args.path)),
         session_name=str(target) if target.suffix == ".ipynb" and target.is_file() else None,
-        root_dir=normalize(root_dir) if root_dir else None,
+        root_dir=root_from(config, args.root_dir),
         env=dict(os.environ),
     )
     plan, outcomes = make_and_decide(request, settings, out=sys.stderr)

@@ -7,7 +7,9 @@ command line reads the same files, so it reports what the server would do.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,9 @@ from .modules import DEFAULT_INIT_FILES, ModuleSettings
 from .settings import OnMissing, OnUnusable, Settings
 from .slurm.options import SlurmOptions, SlurmOptionsError, parse_options
 from .trust import TrustPolicy
+from .warm.settings import WarmSettings
 
-__all__ = ["ProjectKernels", "load_config", "settings_for"]
+__all__ = ["ConfigFileError", "ProjectKernels", "load_config", "load_config_files", "settings_for"]
 
 
 class ProjectKernels(LoggingConfigurable):
@@ -41,6 +44,15 @@ class ProjectKernels(LoggingConfigurable):
         help="""The highest directory the walk visits when not running inside a Jupyter
         server (whose root directory is always the limit). Empty: the user's home for
         notebooks inside it, else the file system's root.""",
+    ).tag(config=True)
+
+    home_environment = Bool(
+        False,
+        help="""Whether an environment in the home directory itself (~/.venv, or a tool's
+        environment for a pyproject.toml, Pipfile or .python-version there) serves the
+        notebooks under home that have no environment nearer to them. Off: it would capture
+        every such notebook, and one made by accident (a `uv venv` run in ~) would take
+        them all over; project directories' environments are always used.""",
     ).tag(config=True)
 
     on_unusable = Enum(
@@ -218,6 +230,32 @@ class ProjectKernels(LoggingConfigurable):
             self.log.warning("project-kernels: no user or group named %r (ignored)", name)
         return policy
 
+    warm_kernels = Int(
+        0,
+        min=0,
+        help="""Warm kernels per environment: once a kernel from a project environment has
+        started, keep this many more of it started in the background (ipykernel and IPython
+        imported, at the lowest CPU priority), so that the next notebook there gets its
+        kernel at once. Each holds the memory of an idle kernel (about 70 MB). 0: off.""",
+    ).tag(config=True)
+
+    warm_kernels_max = Int(
+        4,
+        min=0,
+        help="""The most warm kernels one server keeps, over all environments; the
+        least recently used environment gives up its warm kernels first.""",
+    ).tag(config=True)
+
+    warm_idle_timeout = Float(
+        600.0,
+        min=0.0,
+        help="""Seconds after which a warm kernel that no notebook took is stopped.""",
+    ).tag(config=True)
+
+    def warm_settings(self) -> WarmSettings:
+        """The warm kernels a server keeps (see :mod:`.warm`)."""
+        return WarmSettings(self.warm_kernels, self.warm_kernels_max, self.warm_idle_timeout)
+
     slurm = Dict(
         default_value={},
         help="""Kernels as Slurm jobs (see the README's "Kernels as Slurm jobs"). With
@@ -225,7 +263,8 @@ class ProjectKernels(LoggingConfigurable):
         are the defaults for environments whose project-kernels.toml has a [slurm] table.
         Keys: enabled, partition, time, account, cpus, memory, sbatch_args, srun_args,
         queue_timeout, command_timeout, poll_interval, job_directory.""",
-    ).tag(config=True)
+        # A mistyped Slurm setting must not run kernels where the jobs would have run them.
+    ).tag(config=True, keep_when_invalid=True)
 
     @validate("slurm")
     def _valid_slurm(self, proposal: Any) -> dict[str, Any]:
@@ -250,6 +289,7 @@ class ProjectKernels(LoggingConfigurable):
             tools=self.tool_options(),
             modules=self.module_settings(),
             fallback_available=importlib.util.find_spec("ipykernel") is not None,
+            home_environment=self.home_environment,
             slurm=self.slurm_options(),
             on_missing=OnMissing(self.on_missing),
             making=self.making_settings(),
@@ -266,14 +306,60 @@ def load_config(config_file: str | None = None) -> Config:
 
     Read by the command line, so that it reports what the server would do.
     """
+    return load_config_files(config_file)[0]
+
+
+class ConfigFileError(Exception):
+    """A configuration file named on the command line that cannot be read."""
+
+
+def load_config_files(
+    config_file: str | None = None, log: logging.Logger | None = None
+) -> tuple[Config, list[str]]:
+    """:func:`load_config`, and the files it read, in the order read.
+
+    A file on the Jupyter path that cannot be read is left out, as the server
+    leaves it out, with one line on ``log``; ``config_file`` must be readable
+    (:class:`ConfigFileError` says why not).
+    """
     from jupyter_core.application import JupyterApp
     from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
     loader = JupyterApp(config_file_name="jupyter_server_config")
+    loader.log = _OneLineLog(log or logging.getLogger(__name__))
     loader.load_config_file()
     config: Config = loader.config
+    files = list(loader.loaded_config_files)
     if config_file:
         path = os.path.abspath(config_file)
         cls = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader
-        config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
-    return config
+        if not os.path.isfile(path):
+            raise ConfigFileError(f"the configuration file {config_file} does not exist")
+        try:
+            config.merge(cls(os.path.basename(path), os.path.dirname(path)).load_config())
+        except Exception as error:
+            raise ConfigFileError(
+                f"the configuration file {config_file} cannot be read: {_exception_line(error)}"
+            ) from error
+        files.append(path)
+    return config, files
+
+
+class _OneLineLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A log that says a configuration file's error in one line, without its traceback."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        info = kwargs.pop("exc_info", None)
+        if info and level >= logging.ERROR:
+            error = sys.exc_info()[1] if info is True else info
+            msg = f"{msg} (left out, as the server leaves it out): %s"
+            args = (*args, _exception_line(error))
+        super().log(level, msg, *args, **kwargs)
+
+
+def _exception_line(error: object) -> str:
+    """``SyntaxError: invalid syntax (line 3)``: the error, in one line."""
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} (line {error.lineno})"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

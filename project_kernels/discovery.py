@@ -239,12 +239,18 @@ PRUNED_NAMES: frozenset[str] = frozenset(
 
 @dataclass(frozen=True)
 class Scan:
-    """Environments found below a root, and whether the limits cut the scan short."""
+    """Environments found below a root, and what the limits kept the scan from looking at."""
 
     root: Path
     candidates: tuple[Candidate, ...]
     directories_seen: int
+    #: Whether a limit cut the scan short: the depth or the number of directories.
     truncated: bool
+    max_depth: int = 4
+    #: Directories at ``max_depth`` holding subdirectories the scan did not enter.
+    depth_limited: tuple[Path, ...] = ()
+    #: Directories found but not visited because ``max_directories`` were visited (at least).
+    not_visited: int = 0
 
 
 def scan(
@@ -258,18 +264,18 @@ def scan(
 
     Hidden directories (other than the candidates themselves), ``.git``,
     ``node_modules``, ``site-packages`` and the like are not entered, nor are
-    environments: nothing inside one is a project.
+    environments: nothing inside one is a project. A directory at ``max_depth`` is
+    still listed, to tell whether the depth limit hid anything below it.
     """
     found: list[Candidate] = []
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
+    depth_limited: list[Path] = []
     seen = 0
-    truncated = False
     while queue:
+        if seen >= max_directories:
+            break
         directory, depth = queue.popleft()
         seen += 1
-        if seen > max_directories:
-            truncated = True
-            break
         claimed: set[str] = set()
         for locate in locators:
             for candidate in locate(directory):
@@ -279,17 +285,37 @@ def scan(
                 if candidate.path.parent == directory:
                     claimed.add(candidate.path.name)
         if depth >= max_depth:
+            if _enterable(directory, claimed, first_only=True):
+                depth_limited.append(directory)
             continue
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name in claimed or entry.name.startswith(".") or entry.name in PRUNED_NAMES:
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    queue.append((Path(entry.path), depth + 1))
-            except OSError:
-                continue
-    return Scan(root, tuple(found), seen, truncated)
+        queue.extend((path, depth + 1) for path in _enterable(directory, claimed))
+    return Scan(
+        root,
+        tuple(found),
+        seen,
+        truncated=bool(depth_limited or queue),
+        max_depth=max_depth,
+        depth_limited=tuple(depth_limited),
+        not_visited=len(queue),
+    )
+
+
+def _enterable(directory: Path, claimed: set[str], *, first_only: bool = False) -> list[Path]:
+    """The subdirectories of ``directory`` a scan enters, by name (only one: ``first_only``)."""
+    below: list[Path] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name in claimed or name.startswith(".") or name in PRUNED_NAMES:
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        below.append(Path(entry.path))
+                except OSError:
+                    continue
+                if first_only:
+                    break
+    except OSError:
+        return below
+    return sorted(below)

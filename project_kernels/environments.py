@@ -396,12 +396,12 @@ def _owner_name(path: Path) -> str | None:
 
 
 def _base_missing(env: Environment, home: Path | None) -> Problem:
-    target = os.readlink(env.interpreter) if env.interpreter.is_symlink() else None
-    if target is not None:
-        target = os.path.join(
-            env.interpreter.parent, target
-        )  # relative links, as the OS reads them
-    where = f" ({env.interpreter} points to {target}, which does not exist)" if target else ""
+    broken = broken_link(env.interpreter)
+    where = ""
+    if broken is not None:
+        link, target = broken
+        where = f" ({link} points to {target}, which does not exist"
+        where += f"; {env.interpreter} leads there)" if link != env.interpreter else ")"
     base = f"The Python it was made from, {home}, is gone" if home else "Its Python is gone"
     return Problem(
         ProblemCode.BASE_MISSING,
@@ -410,6 +410,32 @@ def _base_missing(env: Environment, home: Path | None) -> Problem:
         "on a cluster, declare the modules it needs: `project-kernels pin-modules "
         f"{env.root}` after `module load ...`.",
     )
+
+
+#: Links followed at most, as the kernel does (Linux's own limit): beyond that it is a loop.
+_MAX_LINKS = 40
+
+
+def broken_link(path: Path) -> tuple[Path, str] | None:
+    """The last link of ``path``'s symlink chain and the target it names that is missing.
+
+    For ``bin/python -> python3.12 -> /gone/bin/python3.12`` that is ``bin/python3.12``
+    and ``/gone/bin/python3.12``: the link to repair or the Python to bring back.
+    None when the chain ends at something that exists (or cannot be read).
+    """
+    current = os.fspath(path)
+    for _ in range(_MAX_LINKS):
+        try:
+            # Relative targets are relative to the link's directory, as the OS reads them.
+            target = os.path.join(os.path.dirname(current), os.readlink(current))
+        except OSError:
+            return None
+        if not os.path.lexists(target):
+            return Path(current), target
+        if not os.path.islink(target):
+            return None
+        current = target
+    return None
 
 
 _ELF_MAGIC = b"\x7fELF"

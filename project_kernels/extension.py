@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from .names import EXTENSION_MODULE, LABEXTENSION_NAME
+from .validation import check_server_configuration
 
 # jupyter_server finds the extension's hooks by their (underscored) names.
 __all__: list[str] = []
@@ -23,7 +24,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _link_jupyter_server_extension(serverapp: Any) -> None:
-    """Select :class:`ProjectKernelSpecManager` unless the configuration chose another one."""
+    """Select :class:`ProjectKernelSpecManager` unless the configuration chose another one.
+
+    The settings of project-kernels are checked here, before anything reads them:
+    a wrong one is logged and left at its default, and the server starts.
+    """
     from jupyter_server.gateway.gateway_client import GatewayClient
 
     from .kernelspec import ProjectKernelSpecManager
@@ -34,8 +39,10 @@ def _link_jupyter_server_extension(serverapp: Any) -> None:
             serverapp.log.info("project-kernels: kernels run on a gateway; nothing to do here")
             return
         serverapp.kernel_spec_manager_class = ProjectKernelSpecManager
+        check_server_configuration(serverapp, spec_manager=ProjectKernelSpecManager)
         return
     chosen = serverapp.kernel_spec_manager_class
+    check_server_configuration(serverapp, spec_manager=chosen if isinstance(chosen, type) else None)
     if not (isinstance(chosen, type) and issubclass(chosen, ProjectKernelSpecManager)):
         serverapp.log.warning(
             "project-kernels: ServerApp.kernel_spec_manager_class is set to %s by your "

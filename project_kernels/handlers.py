@@ -30,6 +30,7 @@ from .failure_memory import FailureMemory
 from .provisioner import ProjectKernelProvisioner, failure_memory
 from .resolver import LaunchRequest
 from .schema import plan_json, slurm_job_json, with_schema
+from .server_root import walk_root
 from .slurm.job import SlurmKernel
 
 __all__ = ["KernelEnvironmentHandler", "WhichHandler", "notebook_location", "routes"]
@@ -91,10 +92,12 @@ def would_launch(server_root: Path, path: str, parent: Any, memory: FailureMemor
     if not directory.is_dir():
         missing = directory.relative_to(server_root).as_posix()
         raise NotADirectoryError(f"There is no directory {missing!r} under the server's root.")
+    # As the provisioner walks: a server started on one notebook walks above its root.
+    kernel_manager = getattr(parent, "kernel_manager", None)
     request = LaunchRequest(
         cwd=str(directory),
         session_name=str(notebook) if notebook is not None else None,
-        root_dir=server_root,
+        root_dir=server_root if kernel_manager is None else walk_root(kernel_manager),
         env=dict(os.environ),
     )
     return decide(request, settings_for(parent), memory)

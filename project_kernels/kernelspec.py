@@ -17,8 +17,8 @@ from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
-from traitlets import Bool, Float, Int, List, Unicode
 
+from .adapter_options import SpecManagerOptions
 from .discovery import normalize
 from .names import (
     IPYKERNEL_ARGV,
@@ -28,55 +28,28 @@ from .names import (
     provisioner_stanza,
 )
 from .picker import NAME_PREFIX, EnvironmentListing, spec_for_name
+from .validation import check_server_configuration
 
 __all__ = ["ProjectKernelSpecManager", "make_project_aware"]
 
 
-class ProjectKernelSpecManager(KernelSpecManager):
+class ProjectKernelSpecManager(SpecManagerOptions, KernelSpecManager):
     """Hands out the usual kernel specs, with the Python ones launched by project-kernels.
 
     Enable with ``project-kernels enable`` (a server extension selects this class), or
     ``c.ServerApp.kernel_spec_manager_class = "project_kernels.ProjectKernelSpecManager"``.
+    Its settings are declared in :class:`~.adapter_options.SpecManagerOptions`.
     """
-
-    project_kernel_names = List(
-        Unicode(),
-        default_value=["python3"],
-        help="""Kernel spec names made project-aware. Specs that do not start ipykernel,
-        or that already name a provisioner, are never changed.""",
-    ).tag(config=True)
-
-    display_name = Unicode(
-        "",
-        help="""Display name of the project-aware kernels in the launcher and kernel picker.
-        Empty: keep each spec's own (for python3, "Python 3 (ipykernel)").""",
-    ).tag(config=True)
-
-    list_environments = Bool(
-        False,
-        help="""Also list the environments found under the server's root in the kernel
-        picker, as "analysis/.venv · Python 3.12", each launching exactly that environment.
-        Found by a bounded scan in the background, never while a request waits.""",
-    ).tag(config=True)
-
-    list_max_depth = Int(
-        4, help="""How many directory levels below the root the listing scans."""
-    ).tag(config=True)
-
-    list_max_directories = Int(
-        10_000, help="""How many directories one scan for the listing visits at most."""
-    ).tag(config=True)
-
-    list_refresh_interval = Float(
-        60.0,
-        help="""Seconds after which the listing is scanned again (in the background; requests
-        meanwhile get the previous listing).""",
-    ).tag(config=True)
 
     _listing: EnvironmentListing | None = None
     _model_cache: tuple[object, dict[str, dict[str, Any]]] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
+        # Before the configuration is applied: a wrong value must not stop the server.
+        parent = kwargs.get("parent")
+        check_server_configuration(
+            parent, kwargs.get("config") or getattr(parent, "config", None), spec_manager=type(self)
+        )
         super().__init__(**kwargs)
         listing = self.listing()
         if listing is not None:

@@ -27,8 +27,6 @@ import hashlib
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +36,7 @@ from pathlib import Path
 from . import declaration
 
 # Re-exported (see __all__): the declaration's names were first defined here.
+from .bounded import TimedOut, run_bounded
 from .declaration import DECLARATION_NAME, DeclarationError, check_module_name
 from .discovery import Walk
 from .environments import Environment, Problem, ProblemCode
@@ -460,33 +459,20 @@ def _load_failed(modules: Sequence[str], system: ModuleSystem, message: str) -> 
 def _run(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> tuple[int, str, str]:
     """Run ``argv``; on timeout kill its whole process group (the module command included)."""
     try:
-        process = subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        finished = run_bounded(argv, timeout, env)
     except OSError as error:
         raise ModulesError(
             f"The module command could not be started: {error.strerror} ({argv[0]}).",
             "Set c.ProjectKernels.module_command to the path of `lmod` or `modulecmd`.",
         ) from error
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+    except TimedOut:
         raise ModulesError(
             f"Loading the environment modules took longer than {timeout:g} seconds "
             "(a slow file system or a hanging modulefile).",
             "Try again; if loading them in a terminal is this slow too, raise "
             "c.ProjectKernels.module_timeout.",
         ) from None
-    return process.returncode, stdout, stderr
+    return finished.returncode, finished.stdout, finished.stderr
 
 
 # -- the launch path -----------------------------------------------------------------

@@ -162,6 +162,7 @@ class EnvironmentListing:
         self._resource_dir = ""
         self._finished_at: float | None = None
         self._running: concurrent.futures.Future[None] | None = None
+        self._said_bounds: tuple[int, bool] = (0, False)
 
     @property
     def ready(self) -> bool:
@@ -252,15 +253,42 @@ class EnvironmentListing:
             answer["directories_seen"],
             time.monotonic() - started,
         )
-        if answer["truncated"]:
-            self._log.warning(
-                "project-kernels: the kernel picker lists the environments in the first %d "
-                "directories under %s only; raise ProjectKernelSpecManager.list_max_directories "
-                "or lower list_max_depth",
-                self.max_directories,
-                sanitize(str(self.root)),
-            )
+        self._log_bounds(answer)
         return found
+
+    def _log_bounds(self, answer: Mapping[str, Any]) -> None:
+        """Say what the scan did not look at: at warning level once, then at debug level."""
+        root = sanitize(str(self.root))
+        said = [
+            f"the kernel picker lists the environments at most {self.max_depth} levels below "
+            f"{root} ({answer['directories_seen']} directories looked at; hidden directories, "
+            ".git, node_modules, site-packages and the like are not entered)"
+        ]
+        limited = int(answer.get("depth_limited", 0))
+        if limited:
+            examples = [sanitize(e) for e in answer.get("depth_limited_examples", [])]
+            if limited > len(examples):
+                examples.append("...")
+            directories = "directory" if limited == 1 else "directories"
+            said.append(
+                f"not looked at: what is below {limited} {directories} at depth "
+                f"{self.max_depth} ({', '.join(examples)}); raise "
+                "ProjectKernelSpecManager.list_max_depth to look deeper"
+            )
+        if answer.get("not_visited"):
+            said.append(
+                f"not looked at: {answer['not_visited']} or more directories after the first "
+                f"{self.max_directories}; raise ProjectKernelSpecManager.list_max_directories "
+                "or lower list_max_depth"
+            )
+        message = "project-kernels: " + "; ".join(said)
+        # Said again only when what was cut changes, not at every refresh.
+        cut = (limited, bool(answer.get("not_visited")))
+        if answer["truncated"] and cut != self._said_bounds:
+            self._log.warning("%s", message)
+        else:
+            self._log.debug("%s", message)
+        self._said_bounds = cut
 
     def _listed(self, found: Sequence[Found]) -> dict[str, Listed]:
         template, self._resource_dir = self._template()
@@ -314,10 +342,14 @@ def scan_for_listing(request: Mapping[str, Any]) -> dict[str, Any]:
                 "problem": environment.problems[0].code.value if environment.problems else None,
             }
         )
+    relative = [p.relative_to(result.root).as_posix() for p in result.depth_limited[:3]]
     return {
         "found": found,
         "directories_seen": result.directories_seen,
         "truncated": result.truncated,
+        "depth_limited": len(result.depth_limited),
+        "depth_limited_examples": relative,
+        "not_visited": result.not_visited,
     }
 
 

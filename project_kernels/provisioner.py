@@ -4,49 +4,49 @@ A short translation of jupyter_client's launch into a :func:`~.decision.decide`
 call. Everything else (ports, connection files, signals, shutdown) is
 :class:`~jupyter_client.provisioning.LocalProvisioner`'s, except for a plan that
 says "run as a Slurm job": that kernel's lifecycle is delegated to a
-:class:`~.slurm.job.SlurmKernel` (see :mod:`.slurm`).
+:class:`~.slurm.job.SlurmKernel` (see :mod:`.slurm`). With warm kernels on, a plan that
+runs here may be carried out by handing over a kernel started earlier (see :mod:`.warm`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-from traitlets import Float, Unicode
+from traitlets import Unicode
 
-from .config import settings_for
+from .adapter_options import ProvisionerOptions
+from .config import ProjectKernels, settings_for
 from .decision import EnvironmentUnusable, LaunchMode, LaunchPlan, decide
-from .discovery import normalize
 from .failure_memory import FailureMemory
 from .making.launch import ServerMaking, make_in_foreground, note_use, spec_env
 from .names import INSTRUCTIONS_VARIABLE, is_ipykernel_command
 from .report import describe
 from .resolver import LaunchRequest
+from .server_root import walk_root
 from .settings import Settings
 from .slurm.job import SlurmKernel
+from .validation import check_server_configuration
+from .warm import WarmPool, WarmSettings, warm_pool
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 
 
-class ProjectKernelProvisioner(LocalProvisioner):
+# jupyter_client's metaclass derives from traitlets' dynamically, which mypy cannot follow.
+class ProjectKernelProvisioner(ProvisionerOptions, LocalProvisioner):  # type: ignore[metaclass]
     """Launch Python kernels from the environment nearest to the notebook.
 
     The decision is made anew at every ``pre_launch``, so a restart picks up an
     environment created or repaired since. Kernelspecs that do not start
     ipykernel pass through untouched, as do notebooks with no environment nearby.
+    Its settings are declared in :class:`~.adapter_options.ProvisionerOptions`.
     """
-
-    startup_grace = Float(
-        10.0,
-        help="""A kernel from an environment that exits within this many seconds of starting
-        is examined before the restart: if its interpreter cannot import ipykernel, the
-        restart brings up the explaining fallback kernel instead of looping.""",
-    ).tag(config=True)
 
     environment = Unicode(
         "",
@@ -62,6 +62,9 @@ class ProjectKernelProvisioner(LocalProvisioner):
     )
 
     def __init__(self, **kwargs: Any) -> None:
+        # Outside a server (nbconvert) this is where the configuration is first read.
+        parent = kwargs.get("parent")
+        check_server_configuration(parent, kwargs.get("config") or getattr(parent, "config", None))
         super().__init__(**kwargs)
         #: The plan of the last (re)start; None for a kernel passed through untouched.
         self.launch_plan: LaunchPlan | None = None
@@ -134,13 +137,15 @@ class ProjectKernelProvisioner(LocalProvisioner):
             self._making = None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        """Launch as LocalProvisioner does (or as a Slurm job), remembering when."""
+        """Launch as LocalProvisioner does (or as a Slurm job, or by handing over a warm
+        kernel), remembering when."""
         self._launched_at = time.monotonic()
         self._died_unexpectedly = False
         self._exit_explanation = ""
         plan = self.launch_plan
         if plan is None or plan.slurm is None:
-            return await super().launch_kernel(cmd, **kwargs)
+            info = await self._launch_warm(cmd, kwargs)
+            return info if info is not None else await super().launch_kernel(cmd, **kwargs)
         assert plan.environment is not None
         notebook = kwargs["env"].get("JPY_SESSION_NAME", "")
         self.slurm = SlurmKernel.for_plan(plan, self.kernel_id, self.log, notebook)
@@ -158,6 +163,22 @@ class ProjectKernelProvisioner(LocalProvisioner):
     def has_process(self) -> bool:
         """Whether a kernel (process or Slurm job) is running or being waited for."""
         return self.slurm is not None or super().has_process
+
+    async def _launch_warm(self, cmd: list[str], kwargs: dict[str, Any]) -> Any:
+        """Carry out the plan with a warm kernel: its connection info; None: none fits."""
+        pool, plan = self._warm_pool(), self.launch_plan
+        if pool is None or plan is None:
+            return None
+        manager = self.parent
+        kernel_name = getattr(manager, "kernel_name", "")
+        connection_file = getattr(manager, "connection_file", "")
+        warm = await pool.start(plan, kernel_name, cmd, kwargs, connection_file)
+        if warm is None or warm.process is None:
+            return None
+        # What LocalProvisioner.launch_kernel records of the process it starts.
+        self.process, self.pid, self.pgid = warm.process, warm.pid, warm.pid
+        self.cwd = kwargs.get("cwd", pathlib.Path.cwd())
+        return self.connection_info
 
     async def poll(self) -> int | None:
         """As LocalProvisioner, and note a kernel that died without being asked to."""
@@ -247,10 +268,14 @@ class ProjectKernelProvisioner(LocalProvisioner):
     def _request(self, kwargs: dict[str, Any], pinned: Path | None) -> LaunchRequest:
         base_env = dict(kwargs.get("env") or os.environ)
         root = self._server_root()
-        return LaunchRequest(
+        cwd = kwargs.get("cwd")
+        if not cwd and root is None and not self.notebook_path:
             # Without a server or a cwd (papermill), the kernel starts in our own directory.
-            cwd=kwargs.get("cwd") or (os.getcwd() if root is None else None),
-            session_name=base_env.get("JPY_SESSION_NAME"),
+            cwd = os.getcwd()
+        return LaunchRequest(
+            cwd=cwd,
+            # papermill's engine says where the notebook is (see papermill_engine).
+            session_name=self.notebook_path or base_env.get("JPY_SESSION_NAME"),
             root_dir=root,
             environment=pinned,
             env=base_env,
@@ -259,21 +284,35 @@ class ProjectKernelProvisioner(LocalProvisioner):
         )
 
     def _server_root(self) -> Path | None:
-        """The Jupyter server's root directory, when this kernel belongs to a server."""
-        root = getattr(self._server_kernel_manager(), "root_dir", None)
-        return normalize(root) if root else None
+        """The root the walk stays within, when this kernel belongs to a server."""
+        return walk_root(self._server_kernel_manager())
 
     def _server_kernel_manager(self) -> Any:
         """The server's multi-kernel manager, or None outside a server."""
         return getattr(self.parent, "parent", None)
 
+    def _warm_pool(self) -> WarmPool | None:
+        """The server's warm kernels; None when there are none (``warm_kernels = 0``)."""
+        return warm_pool(self._owner(), self._warm_settings, self.log)
+
+    def _warm_settings(self) -> WarmSettings:
+        """Read once per server, when its first kernel starts."""
+        return ProjectKernels(parent=self).warm_settings()
+
     def _memory(self) -> FailureMemory:
         """The failure memory of the server this kernel belongs to (or of its own manager)."""
-        # Not `a or b`: a multi-kernel manager without kernels has len() 0, so it is falsy.
-        owner = self._server_kernel_manager()
-        if owner is None:
-            owner = self.parent if self.parent is not None else self
-        return failure_memory(owner)
+        return failure_memory(self._owner())
+
+    def _owner(self) -> Any:
+        """What per-server state is kept for: the server's multi-kernel manager, else ours.
+
+        Compared with None: a multi-kernel manager is falsy while it holds no kernel, as
+        during the start of a server's first one.
+        """
+        for owner in (self._server_kernel_manager(), self.parent):
+            if owner is not None:
+                return owner
+        return self
 
     def _log_plan(self, plan: LaunchPlan) -> None:
         if plan.mode is LaunchMode.MAKING:

@@ -45,7 +45,7 @@ PROBLEM_LABELS: dict[ProblemCode, str] = {
     ProblemCode.IPYKERNEL_TOO_OLD: "ipykernel too old",
     ProblemCode.UNTRUSTED: "not trusted",
     ProblemCode.MODULES: "modules fail to load",
-    ProblemCode.SLURM: "wrong Slurm options",
+    ProblemCode.SLURM: "Slurm settings wrong",
     ProblemCode.STARTUP_FAILED: "fails to start",
     ProblemCode.CHOSEN_MISSING: "not found",
     ProblemCode.CHOSEN_INVALID: "invalid choice",

@@ -7,13 +7,14 @@ launch on top of it, for the provisioner, the command line and every other adapt
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .choices import Choice, chosen_candidate, read_notebook_choice
 from .discovery import (
     Candidate,
+    Locator,
     Walk,
     choose_boundary,
     choose_start,
@@ -27,10 +28,15 @@ from .report import sanitize
 from .settings import Settings
 from .trust import judge
 
-__all__ = ["PICKER_REASON", "LaunchRequest", "pinned", "resolve"]
+__all__ = ["HOME_SKIPPED", "PICKER_REASON", "LaunchRequest", "pinned", "resolve"]
 
 #: Why a pinned environment was chosen.
 PICKER_REASON = "chosen in the kernel picker"
+#: Why the home directory's own environment is passed over (``home_environment`` off).
+HOME_SKIPPED = (
+    "is the home directory's own environment, which would serve every notebook under home "
+    "that has no nearer one; it is used only with c.ProjectKernels.home_environment = True"
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,10 @@ def resolve(request: LaunchRequest, settings: Settings) -> Walk | None:
     choice = _notebook_choice(request.session_name, root)
     if choice is not None:
         return _chosen_by_notebook(choice, start, boundary, settings)
-    return walk_up(start, boundary, settings.locators(choices=True))
+    locators = settings.locators(choices=True)
+    if not settings.home_environment and request.home is not None:
+        locators = [_passing_over_home(locate, request.home) for locate in locators]
+    return walk_up(start, boundary, locators)
 
 
 def _notebook_choice(session_name: str | None, root: Path | None) -> Choice | None:
@@ -103,6 +112,29 @@ def _chosen_by_notebook(choice: Choice, start: Path, boundary: Path, settings: S
     if found.environment is not None:
         found = replace(found, environment=judge(found.environment, settings.trust))
     return Walk(start, boundary, (start,), (replace(found, level=start),))
+
+
+def _passing_over_home(locate: Locator, home: Path) -> Locator:
+    """``locate`` with the environments found (or declared) in the home directory itself skipped.
+
+    A ``~/.venv`` would otherwise serve every notebook under home with no nearer
+    environment: on a hub, one made by accident takes all of a user's notebooks. What a
+    file in home names (``~/.project-kernels.toml``) is no accident, and stays.
+    """
+
+    def located(directory: Path) -> Iterator[Candidate]:
+        at_home = directory == home or (
+            directory.name == home.name and os.path.realpath(directory) == os.path.realpath(home)
+        )
+        for candidate in locate(directory):
+            if at_home and candidate.ends_walk and candidate.chosen_by is None:
+                # Declared ones too: a ~/pyproject.toml must not make every notebook wait
+                # for (or be told about) an environment for the whole of home.
+                yield replace(candidate, environment=None, declared=None, skipped=HOME_SKIPPED)
+            else:
+                yield candidate
+
+    return located
 
 
 def pinned(environment: Path, settings: Settings) -> Walk:

@@ -56,6 +56,9 @@ class Settings:
     #: Whether the server's Python can run the explaining fallback kernel (has ipykernel);
     #: without it, ``fallback`` acts as ``error``.
     fallback_available: bool = True
+    #: Whether an environment of the home directory itself (``~/.venv``) may serve the
+    #: notebooks under home that have no nearer one (see :mod:`.resolver`).
+    home_environment: bool = False
     #: The deployment's Slurm options (``c.ProjectKernels.slurm``; see :mod:`.slurm`).
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     #: What runs for a project whose declared environment is not made (and not being made).

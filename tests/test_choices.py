@@ -241,6 +241,20 @@ def test_a_kind_the_server_does_not_run_is_refused_not_skipped(tmp_path: Path) -
     assert "environment_kinds" in fix
 
 
+def test_what_a_file_in_home_names_is_a_default_for_home_though_its_venv_is_passed_over(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    plant_venv(home / ".venv")
+    plant_venv(home / "envs" / "default")
+    (home / "notes").mkdir()
+    request = LaunchRequest(cwd=str(home / "notes"), root_dir=home, home=home, env=BASE)
+    assert decide(request, Settings()).environment is None
+    (home / PROJECT_FILE).write_text('environment = "envs/default"\n')
+    plan = decide(request, Settings())
+    assert plan.environment is not None and plan.environment.root == home / "envs" / "default"
+
+
 # -- a notebook names its environment ------------------------------------------------------
 
 

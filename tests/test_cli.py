@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from envfactory import make_env
+from envfactory import make_env, uv
+from envfactory import run as run_tool
 from jupyter import clean_environ
 from planted import plant_venv
 
@@ -31,17 +32,23 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def cli(*args: str, config: str = "", tmp: Path) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str,
+    config: str = "",
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    python_flags: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
     config_dir = tmp / "jupyter-config"
     config_dir.mkdir(exist_ok=True)
     (config_dir / "jupyter_server_config.py").write_text(config)
-    env = clean_environ()
-    env.update(JUPYTER_CONFIG_DIR=str(config_dir), COLUMNS="80")
+    variables = clean_environ()
+    variables.update(JUPYTER_CONFIG_DIR=str(config_dir), COLUMNS="80", **(env or {}))
     return subprocess.run(
-        [sys.executable, "-m", "project_kernels", *args],
+        [sys.executable, *python_flags, "-m", "project_kernels", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=variables,
         check=False,
     )
 
@@ -115,7 +122,7 @@ def test_list_shows_environments_and_their_status(projects: Path, tmp_path: Path
     assert listed[str(projects / "good" / ".venv")] is True
     assert listed[str(projects / "bad" / ".venv")] is False
     human = cli("list", str(projects), tmp=tmp_path).stdout
-    assert "[ok]" in human and "[unusable: no-ipykernel]" in human
+    assert "[ok]" in flat(human) and "[unusable: needs ipykernel]" in flat(human)
 
 
 def test_jupyter_project_kernels_is_the_same_program(projects: Path, tmp_path: Path) -> None:
@@ -127,6 +134,164 @@ def test_jupyter_project_kernels_is_the_same_program(projects: Path, tmp_path: P
         check=False,
     )
     assert json.loads(out.stdout)["mode"] == "environment", out.stderr
+
+
+def bare_env(path: Path) -> None:
+    """A real environment without ipykernel (uv makes one in milliseconds)."""
+    run_tool(uv(), "venv", "--quiet", path)
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("which", "/nonexistent/path/nb.ipynb"), "does not exist"),
+        (("doctor", "{root}/missing-dir"), "does not exist"),
+        (("list", "/nonexistent"), "/nonexistent does not exist"),
+        (("list", "{root}/good/notebooks/a.ipynb"), "does not exist"),
+        (("list", "{root}/file.txt"), "is not a directory"),
+        (("list", "--max-depth", "-1", "{root}"), "--max-depth: must be 0 or more, not -1"),
+        (("list", "--max-directories", "x", "{root}"), "must be a whole number, not 'x'"),
+        (("which", "--root-dir", "{root}/good", "{root}/bad"), "is outside the server's root"),
+        (("which", "--root-dir", "{root}/nowhere", "{root}"), "is not a directory"),
+        (("which", "--config", "/nonexistent.py", "{root}"), "/nonexistent.py does not exist"),
+        (("which", "--config", "{root}/broken.py", "{root}"), "SyntaxError"),
+        (("which", ""), "the path is empty"),
+        (("whcih", "{root}"), "invalid choice: 'whcih'"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_problem_and_exit_code_2(
+    projects: Path, tmp_path: Path, args: tuple[str, ...], problem: str
+) -> None:
+    (projects / "file.txt").write_text("")
+    (projects / "broken.py").write_text("c = get_config()\nc.ProjectKernels.on_unusable = (\n")
+    out = cli(*(a.format(root=projects) for a in args), tmp=tmp_path)
+    assert out.returncode == 2, out
+    assert out.stdout == ""
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert problem in out.stderr and "Traceback" not in out.stderr
+
+
+def test_configuration_mistakes_are_one_line_each_and_their_defaults_apply(
+    projects: Path, tmp_path: Path
+) -> None:
+    config = (
+        "c.ProjectKernels.environment_names = 5\n"
+        'c.ProjectKernels.environment_name = ["env"]\n'
+        'c.ProjectKernelSpecManager.list_max_depth = "deep"\n'
+        "c.ProjectKernelProvisioner.startup_grace = -1\n"
+    )
+    out = cli("which", "--json", str(projects / "good"), config=config, tmp=tmp_path)
+    assert out.returncode == 0, out.stderr
+    # The defaults are in force: .venv is found.
+    assert json.loads(out.stdout)["environment"]["path"] == str(projects / "good" / ".venv")
+    file = tmp_path / "jupyter-config" / "jupyter_server_config.py"
+    lines = out.stderr.splitlines()
+    assert lines == [
+        f"project-kernels: c.ProjectKernels.environment_names = 5 in {file} is not valid: "
+        "it expected a list, not the int 5. The default, ['.venv', 'venv'], is used instead.",
+        f"project-kernels: c.ProjectKernels.environment_name in {file} is not a setting of "
+        "ProjectKernels; did you mean environment_names? It is ignored (the README's "
+        "Configuration lists every setting).",
+        f"project-kernels: c.ProjectKernelSpecManager.list_max_depth = 'deep' in {file} is not "
+        "valid: it expected an int, not the str 'deep'. The default, 4, is used instead.",
+        f"project-kernels: c.ProjectKernelProvisioner.startup_grace = -1 in {file} is not "
+        "valid: it should not be less than 0.0, but a value of -1.0 was specified. The default, "
+        "10.0, is used instead.",
+    ]
+
+
+def test_a_broken_configuration_file_is_left_out_in_one_line(
+    projects: Path, tmp_path: Path
+) -> None:
+    out = cli("which", str(projects / "good"), config="c.ProjectKernels = (\n", tmp=tmp_path)
+    assert out.returncode == 0
+    (line,) = out.stderr.splitlines()
+    assert "jupyter_server_config.py (left out, as the server leaves it out): SyntaxError" in line
+    assert out.stdout.startswith("Launches: ")
+
+
+def test_which_doctor_and_list_do_not_import_jupyter_client(projects: Path, tmp_path: Path) -> None:
+    config = "c.ProjectKernelSpecManager.list_environments = True\n"
+    for command in ("which", "doctor", "list"):
+        out = cli(
+            command, str(projects), config=config, tmp=tmp_path, python_flags=("-X", "importtime")
+        )
+        imported = [line.split("|")[-1].strip() for line in out.stderr.splitlines()]
+        assert not [m for m in imported if m.startswith(("jupyter_client", "jupyter_server"))]
+
+
+def test_list_says_how_deep_it_looked_and_what_it_did_not_look_at(
+    projects: Path, tmp_path: Path
+) -> None:
+    deep = projects / "deep" / "a" / "b" / "c" / "d" / ".venv"  # at depth 5
+    bare_env(deep)
+    out = cli("list", "--json", str(projects), tmp=tmp_path)
+    data = json.loads(out.stdout)
+    assert str(deep) not in [e["path"] for e in data["environments"]]
+    assert data["truncated"] is True and data["max_depth"] == 4
+    assert data["depth_limited"] == [str(projects / "deep" / "a" / "b" / "c")]
+    human = flat(cli("list", str(projects), tmp=tmp_path).stdout)
+    assert "down to 4 levels below" in human
+    assert "Not looked at: what is below 1 directory at depth 4 (deep/a/b/c)" in human
+    assert "raise --max-depth" in human
+
+    deeper = json.loads(
+        cli("list", "--json", "--max-depth", "5", str(projects), tmp=tmp_path).stdout
+    )
+    assert str(deep) in [e["path"] for e in deeper["environments"]]
+    assert deeper["truncated"] is False and deeper["depth_limited"] == []
+
+    # The picker's bound from the configuration applies, and the directory bound is said too.
+    config = "c.ProjectKernelSpecManager.list_max_directories = 2\n"
+    bounded = json.loads(cli("list", "--json", str(projects), config=config, tmp=tmp_path).stdout)
+    assert bounded["truncated"] is True and bounded["not_visited"] > 0
+    assert bounded["directories_seen"] == 2
+    human = flat(cli("list", str(projects), config=config, tmp=tmp_path).stdout)
+    assert "directories after the first 2; narrow ROOT or raise --max-directories" in human
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home directory with its own ~/.venv, and notebooks in a directory without one."""
+    home = tmp_path_factory.mktemp("home")
+    bare_env(home / ".venv")
+    (home / "notes").mkdir()
+    return home
+
+
+def test_the_home_directorys_own_environment_is_not_used_by_default(
+    home: Path, tmp_path: Path
+) -> None:
+    out = cli("which", str(home / "notes" / "nb.ipynb"), tmp=tmp_path, env={"HOME": str(home)})
+    assert out.returncode == 0, out.stderr
+    text = flat(out.stdout)
+    assert f"No project environment between {home / 'notes'} and {home}." in text
+    assert f"Not used: {home / '.venv'}, the home directory's own environment" in text
+    assert "c.ProjectKernels.home_environment = True would use it" in text
+
+
+def test_with_home_environment_on_which_says_the_environment_is_homes(
+    home: Path, tmp_path: Path
+) -> None:
+    out = cli(
+        "which",
+        "--json",
+        str(home / "notes"),
+        config="c.ProjectKernels.home_environment = True\n",
+        tmp=tmp_path,
+        env={"HOME": str(home)},
+    )
+    assert json.loads(out.stdout)["environment"]["path"] == str(home / ".venv")
+    text = flat(
+        cli(
+            "which",
+            str(home / "notes"),
+            config="c.ProjectKernels.home_environment = True\n",
+            tmp=tmp_path,
+            env={"HOME": str(home)},
+        ).stdout
+    )
+    assert "Note: this is the home directory's own environment: it serves every notebook " in text
 
 
 def test_which_for_a_kernel_chosen_in_the_picker_reports_that_environment(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -124,6 +127,28 @@ def test_a_dangling_interpreter_means_the_base_is_gone(tmp_path: Path) -> None:
     (problem,) = inspect_venv(env).problems
     assert problem.code is ProblemCode.BASE_MISSING
     assert f"points to {tmp_path / 'gone' / 'python3.11'}, which does not exist" in problem.summary
+
+
+def test_a_broken_link_chain_names_its_last_link_and_the_missing_target(tmp_path: Path) -> None:
+    # venv made by a Python reached through a link named python3.X, as a distribution's
+    # (or a module's) bin/python3.X is: bin/python -> python3.X -> <base>/bin/python3.X.
+    xy = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    base = tmp_path / "base" / "bin"
+    base.mkdir(parents=True)
+    (base / xy).symlink_to(os.path.realpath(sys.executable))
+    subprocess.run(
+        [str(base / xy), "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True
+    )
+    interpreter = tmp_path / ".venv" / "bin" / "python"
+    assert os.readlink(interpreter) == xy  # the chain as venv makes it
+    shutil.rmtree(tmp_path / "base")  # the base Python is removed
+
+    (problem,) = inspect_venv(tmp_path / ".venv").problems
+    assert problem.code is ProblemCode.BASE_MISSING
+    assert (
+        f"({interpreter.parent / xy} points to {base / xy}, which does not exist; "
+        f"{interpreter} leads there)" in problem.summary
+    )
 
 
 def test_read_pyvenv_cfg_like_site() -> None:

@@ -564,6 +564,7 @@ def which(world: World, directory: Path, *flags: str) -> str:
 
 def test_which_reports_the_kind_and_why(world: World) -> None:
     poetry_app = world.root / "poetry-app"
+    (poetry_app / "notebooks").mkdir(exist_ok=True)  # which asks about paths that exist
     text = which(world, poetry_app / "notebooks")
     assert f"Launches: {world.expected['poetry-app'] / 'bin' / 'python'}" in text
     assert "Kind: poetry " in text

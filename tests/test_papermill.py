@@ -10,6 +10,7 @@ Either way a notebook in a project directory runs in that project's ``.venv``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import nbformat
 import papermill
 import pytest
 from envfactory import make_env
-from jupyter import clean_environ
+from jupyter import clean_environ, write_notebook
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 
 pytestmark = pytest.mark.slow
@@ -142,6 +143,26 @@ def test_papermills_python_api_with_the_environment_variable(
     )
     venv = str(project / "analysis" / ".venv")
     assert printed(tmp_path / "api.ipynb") == [venv, venv, "default"]
+
+
+def test_papermill_from_another_directory_runs_the_notebook_in_its_environment(
+    project: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    notebook = project / "analysis" / "2024" / "where.ipynb"
+    write_notebook(notebook, "import os, sys\nprint(sys.prefix)\nprint(os.getcwd())")
+    variable = {**env, "JUPYTER_DEFAULT_PROVISIONER_NAME": "project-kernels"}
+    elsewhere, other = tmp_path / "elsewhere", tmp_path / "other"
+    elsewhere.mkdir()
+    other.mkdir()
+    venv = str(project / "analysis" / ".venv")
+    relative = os.path.relpath(notebook, elsewhere)
+    # The kernel runs where papermill runs it (or in --cwd), from the notebook's environment.
+    assert papermill_cli(relative, env=variable, cwd=elsewhere) == [venv, str(elsewhere)]
+    assert papermill_cli(notebook, env=variable, cwd=elsewhere) == [venv, str(elsewhere)]
+    assert papermill_cli(relative, "--cwd", other, env=variable, cwd=elsewhere) == [
+        venv,
+        str(other),
+    ]
 
 
 def test_without_either_route_papermill_runs_the_stock_kernel(

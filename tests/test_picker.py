@@ -130,7 +130,9 @@ def test_the_scan_reports_each_environment_its_version_and_first_problem(
     assert found[str(tmp_path / "a" / ".venv")]["problem"] is None
     assert found[str(tmp_path / "b" / "c" / "venv")]["problem"] == "no-ipykernel"
     assert found[str(tmp_path / "a" / ".venv")]["python_version"] == f"{PYTHON}.0"
-    assert not answer["truncated"]
+    # too/deep/for holds what the depth kept the scan from: that is said.
+    assert answer["truncated"] and answer["depth_limited"] == 1
+    assert answer["depth_limited_examples"] == ["too/deep/for"]
 
 
 def test_the_scan_honours_the_listings_settings(tmp_path: Path) -> None:
@@ -179,6 +181,18 @@ def test_environments_at_several_depths_are_listed_with_recognisable_names(
     assert f"teams/data/venv · Python {PYTHON}" in display
     assert f"teams/ml/deep/.venv · Python {PYTHON} · needs ipykernel" in display
     assert kernelspecs(picker_server)["python3"]["spec"]["display_name"] == "Python 3 (ipykernel)"
+
+
+def test_the_log_says_how_deep_the_listing_looked_and_what_it_did_not_look_at(
+    tree: Path, picker_server: JupyterServer
+) -> None:
+    listed(picker_server)  # a scan has finished
+    said = [line for line in picker_server.log().splitlines() if "lists the environments" in line]
+    # a/b/c/d/e/.venv is below the depth limit: said once, not at every refresh.
+    assert len(said) == 1, said
+    assert f"at most 4 levels below {tree}" in said[0]
+    assert "not looked at: what is below 1 directory at depth 4 (a/b/c/d)" in said[0]
+    assert "raise ProjectKernelSpecManager.list_max_depth" in said[0]
 
 
 def test_a_listed_kernel_runs_exactly_its_environment_wherever_the_notebook_is(

@@ -7,7 +7,7 @@ from pathlib import Path
 from planted import plant_venv
 
 from project_kernels.environments import ProblemCode
-from project_kernels.resolver import PICKER_REASON, LaunchRequest, pinned, resolve
+from project_kernels.resolver import HOME_SKIPPED, PICKER_REASON, LaunchRequest, pinned, resolve
 from project_kernels.settings import Settings
 
 
@@ -76,3 +76,37 @@ def test_a_pinned_directory_that_is_no_environment_says_why(tmp_path: Path) -> N
     walk = pinned(tmp_path / "empty", Settings())
     assert walk.environment is not None
     assert "without pyvenv.cfg" in walk.environment.problems[0].summary
+
+
+def test_the_home_directorys_own_environment_is_passed_over_unless_chosen(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    plant_venv(home / ".venv")
+    plant_venv(home / "project" / ".venv")
+    (home / "notes").mkdir()
+    notes = LaunchRequest(cwd=str(home / "notes"), root_dir=home, home=home)
+    walk = resolve(notes, Settings())
+    assert walk is not None and walk.environment is None
+    assert [c.skipped for c in walk.candidates] == [HOME_SKIPPED]
+    # A project inside home keeps its own environment.
+    project = LaunchRequest(cwd=str(home / "project"), root_dir=home, home=home)
+    found = resolve(project, Settings())
+    assert found is not None and found.environment is not None
+    assert found.environment.root == home / "project" / ".venv"
+    chosen = resolve(notes, Settings(home_environment=True))
+    assert chosen is not None and chosen.environment is not None
+    assert chosen.environment.root == home / ".venv"
+
+
+def test_an_environment_declared_by_the_home_directory_is_passed_over_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    # A uv project that is all of home (a `uv init` run in ~ by accident), never synced.
+    (home / "pyproject.toml").write_text('[project]\nname = "home"\nversion = "0"\n')
+    (home / "uv.lock").write_text("version = 1\n")
+    notes = LaunchRequest(cwd=str(home / "notes"), root_dir=home, home=home)
+    walk = resolve(notes, Settings())
+    assert walk is not None and walk.environment is None
+    assert all(c.declared is None for c in walk.candidates)
+    assert HOME_SKIPPED in [c.skipped for c in walk.candidates]
+    declared = resolve(notes, Settings(home_environment=True))
+    assert declared is not None and any(c.declared for c in declared.candidates)

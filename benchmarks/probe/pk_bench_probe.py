@@ -9,7 +9,9 @@ the server process before anything else happens there:
 - ``KernelManager._async_pre_start_kernel`` and ``_async_launch_kernel`` are timed (the
   provisioner's ``pre_launch`` and the kernel's ``Popen``);
 - with ``PK_BENCH_STALLS=1``, an asyncio task wakes every millisecond and records how late
-  it woke: the longest event-loop stall.
+  it woke: the longest event-loop stall;
+- the server's warm kernels (``c.ProjectKernels.warm_kernels``), if it keeps any: each one's
+  state, process, resident memory, and when it was started and became ready.
 
 As a server extension (``c.ServerApp.jpserver_extensions = {"pk_bench_probe": True}``) it
 serves ``GET /pk-bench/report`` with all of that, and ``?reset=1`` to start afresh.
@@ -35,6 +37,7 @@ _phases: list[dict[str, Any]] = []
 _stalls: dict[str, Any] = {"max_ms": 0.0, "samples": 0, "over_5ms": 0, "over_10ms": 0, "top": []}
 _SPAWN_EVENTS = ("subprocess.Popen", "os.posix_spawn", "os.fork", "os.exec", "os.system")
 _installed = False
+_serverapp: list[Any] = []
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -131,12 +134,25 @@ def report(reset: bool) -> dict[str, Any]:
             "phases": list(_phases),
             "stalls": json.loads(json.dumps(_stalls)),
             "now": time.monotonic(),
+            "warm_kernels": _warm_kernels(),
         }
         if reset:
             _spawns.clear()
             _phases.clear()
             _stalls.update(max_ms=0.0, samples=0, over_5ms=0, over_10ms=0, top=[])
     return answer
+
+
+def _warm_kernels() -> list[dict[str, Any]]:
+    """The server's warm kernels (none without project-kernels or with warming off)."""
+    if not _serverapp:
+        return []
+    try:
+        from project_kernels.warm import existing_pool
+    except ImportError:
+        return []
+    pool = existing_pool(_serverapp[0].kernel_manager)
+    return pool.snapshot() if pool is not None else []
 
 
 class ReportHandler(APIHandler):
@@ -153,6 +169,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     install()
+    _serverapp.append(serverapp)
     web_app = serverapp.web_app
     route = url_path_join(web_app.settings["base_url"], "/pk-bench/report")
     web_app.add_handlers(".*$", [(route, ReportHandler)])

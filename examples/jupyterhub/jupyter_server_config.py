@@ -17,3 +17,6 @@ c.ServerApp.jpserver_extensions = {"project_kernels.extension": True}
 # Optional: every other option, with its default, is listed in the README's Configuration section.
 # c.ProjectKernels.environment_names = [".venv", "venv"]
 # c.ProjectKernels.on_unusable = "fallback"
+# A user's ~/.venv serves the notebooks under ~ that have no nearer environment only when this
+# is on (off: one made there by accident would take over all of that user's notebooks).
+# c.ProjectKernels.home_environment = False

@@ -8,16 +8,15 @@ message for the person (``SlurmCommandError``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import os
 import shlex
 import shutil
-import signal
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+from ..bounded import TimedOut, run_bounded
 
 __all__ = [
     "JobStatus",
@@ -75,31 +74,18 @@ def find_command(name: str, env: Mapping[str, str] | None = None) -> str:
 def run(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> str:
     """Run a Slurm command; its output, or :class:`SlurmCommandError` with what it said."""
     try:
-        process = subprocess.Popen(
-            list(argv),
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        finished = run_bounded(argv, timeout, env)
     except OSError as error:
         raise SlurmCommandError(f"`{argv[0]}` could not be started: {error.strerror}") from error
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+    except TimedOut:
         raise SlurmCommandError(
             f"`{os.path.basename(argv[0])}` did not answer within {timeout:g} seconds "
             "(the Slurm controller may be busy or unreachable)."
         ) from None
-    if process.returncode != 0:
-        said = " ".join((stderr or stdout).split())
+    if finished.returncode != 0:
+        said = " ".join((finished.stderr or finished.stdout).split())
         raise SlurmCommandError(f"`{shlex_join(argv)}` failed: {said}")
-    return stdout
+    return finished.stdout
 
 
 def shlex_join(argv: Sequence[str]) -> str:

@@ -1,0 +1,15 @@
+"""Warm kernels: an environment's next kernel started before its notebook asks for it.
+
+Opt-in (``c.ProjectKernels.warm_kernels``). One more way of carrying out a launch plan,
+next to jupyter_client's own launch: :mod:`.pool` decides which warm kernel may stand in
+for a start, :mod:`.kernel` runs one, :mod:`.launcher` is what runs in it,
+:mod:`.spec` and :mod:`.fingerprint` say when two starts are interchangeable.
+"""
+
+from __future__ import annotations
+
+from .kernel import WarmKernel
+from .pool import WarmPool, existing_pool, warm_pool
+from .settings import WarmSettings
+
+__all__ = ["WarmKernel", "WarmPool", "WarmSettings", "existing_pool", "warm_pool"]
