@@ -580,6 +580,34 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_papermill_runs_a_notebook_where_its_metadata_says(
+    projects: Projects, tmp_path: Path
+) -> None:
+    # project-kernels' papermill engine tells the provisioner which notebook runs.
+    survey = projects.root / "survey"
+    env = {
+        **clean_environ(),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_PREFER_ENV_PATH": "0",
+        "JUPYTER_DEFAULT_PROVISIONER_NAME": "project-kernels",
+    }
+    output = tmp_path / "out.ipynb"
+    completed = subprocess.run(
+        [sys.executable, "-m", "papermill", str(survey / "nb" / "mine.ipynb"), str(output)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    [cell] = nbformat.read(output, as_version=4).cells
+    assert "".join(o.get("text", "") for o in cell.outputs).split() == [str(survey / ".venv")]
+
+
 def flat(text: str) -> str:
     """Human output with its folding for the terminal undone."""
     return " ".join(text.split())
