@@ -141,7 +141,9 @@ export function queuedJob(
  * reason in words (the job's `text` says it after the partition).
  */
 export function queuedLabel(job: ISlurmJob): ILabel {
-  const why = job.text.replace(/^queued in partition [^:]*: /, '') || job.reason || 'waiting';
+  const said = job.text.replace(/^queued in partition [^:]*: /, '') || job.reason || 'waiting';
+  // squeue says "None" before the scheduler has looked at the job: only the words then.
+  const why = said.replace(/^None \((.*)\)$/, '$1');
   return { text: `${QUEUED}: ${why}`, warning: false };
 }
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from envfactory import install, make_env
@@ -27,6 +28,8 @@ from jupyter import TOKEN, JupyterServer, running_server, write_notebook
 from making import local_package, uv_env, uv_project
 from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_playwright
 from sysdeps import chromium
+
+from project_kernels.modules import write_declaration
 
 pytestmark = pytest.mark.slow
 
@@ -375,3 +378,51 @@ def test_the_panel_says_pyproject_chose_the_environment_and_picks_another_for_th
         expect(output).to_have_text(str(survey / ".venv"), timeout=90_000)
         label.click()
         expect(page.locator(PANEL)).to_contain_text("Chosen bythis notebook (its metadata, line")
+
+
+@pytest.fixture(scope="module")
+def slurm_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[JupyterServer, Any]]:
+    """JupyterLab on a real single-node Slurm, over a project whose environment's kernels are
+    jobs in the partition ``batch`` (see tests/slurm.py), with the cluster."""
+    import slurm
+
+    tmp = tmp_path_factory.mktemp("slurm-lab")
+    root = Path(tempfile.mkdtemp(prefix="projects-"))
+    try:
+        with slurm.running_cluster() as cluster:
+            make_env(root / "queued" / ".venv", "uv")
+            write_declaration(root / "queued" / ".venv", [])
+            with open(root / "queued" / ".venv" / "project-kernels.toml", "a") as table:
+                table.write('\n[slurm]\npartition = "batch"\ncpus = 1\n')
+            write_notebook(root / "queued" / "jobs.ipynb", PRINT_PREFIX)
+            config = (
+                EXTENSION_CONFIG
+                + f"c.ProjectKernels.slurm = {{'job_directory': {str(tmp / 'jobs')!r}, "
+                "'poll_interval': 1}\n" + quiet_lab(tmp / "lab-settings")
+            )
+            env = {"SLURM_CONF": str(cluster.conf)}
+            with running_server(root, tmp, config, env=env) as server:
+                yield server, cluster
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_status_bar_says_why_a_kernel_waits_in_the_slurm_queue(
+    slurm_lab: tuple[JupyterServer, Any], browser: BrowserContext
+) -> None:
+    server, cluster = slurm_lab
+    filler: str | None = cluster.fill()  # every CPU taken: a job of batch waits (Resources)
+    try:
+        with notebook_page(browser, server, "queued/jobs.ipynb", "slurm-queued") as page:
+            label = page.locator(LAB_LABEL)
+            queued = "queued on Slurm: Resources (the partition has no free resources"
+            expect(label).to_contain_text(queued, timeout=90_000)
+            screenshot(page, "jupyterlab-slurm-queued")
+            cluster.cancel(filler)
+            filler = None
+            expect(label).to_have_text(f"queued/.venv · {PYTHON}", timeout=120_000)
+            output = run_first_cell(page)
+            expect(output).to_have_text(str(server.root / "queued" / ".venv"), timeout=90_000)
+    finally:
+        if filler is not None:
+            cluster.cancel(filler)

@@ -70,6 +70,11 @@ describe('the status bar while a kernel waits as a Slurm job', () => {
     });
   });
 
+  it('says a job the scheduler has not looked at yet was just submitted', () => {
+    const fresh = job({ reason: 'None', text: 'queued in partition gpu: None (it was just submitted)' });
+    expect(queuedLabel(fresh).text).toBe('queued on Slurm: it was just submitted');
+  });
+
   it("falls back to squeue's reason", () => {
     expect(queuedLabel(job({ text: '', reason: 'Priority' })).text).toBe(
       'queued on Slurm: Priority'
