@@ -22,7 +22,6 @@ from typing import Any
 from .config import ProjectKernels
 from .decision import LaunchMode
 from .discovery import normalize
-from .making.carry import make_and_decide
 from .report import sanitize, show
 from .resolver import LaunchRequest
 from .schema import plan_json, with_schema
@@ -46,6 +45,9 @@ def cmd_fix(args: argparse.Namespace) -> int:
         root_dir=root_from(config, args.root_dir),
         env=dict(os.environ),
     )
+    # Only `fix` builds: the other commands never load the building machinery.
+    from .making.carry import make_and_decide
+
     plan, outcomes = make_and_decide(request, settings, out=sys.stderr)
     ok = plan.mode is LaunchMode.ENVIRONMENT or (
         plan.mode is LaunchMode.STOCK and plan.declared is None

@@ -322,14 +322,24 @@ def load_config_files(
     leaves it out, with one line on ``log``; ``config_file`` must be readable
     (:class:`ConfigFileError` says why not).
     """
-    from jupyter_core.application import JupyterApp
+    from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
+    from traitlets.config.application import Application
     from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
 
-    loader = JupyterApp(config_file_name="jupyter_server_config")
-    loader.log = _OneLineLog(log or logging.getLogger(__name__))
-    loader.load_config_file()
-    config: Config = loader.config
-    files = list(loader.loaded_config_files)
+    # What jupyter_core's JupyterApp.load_config_file reads, in its order (the user's
+    # directory first), without importing jupyter_core.application: it brings asyncio,
+    # a fifth of a `which`.
+    paths = jupyter_config_path()
+    if jupyter_config_dir() not in paths:
+        paths.insert(0, jupyter_config_dir())
+    one_line = _OneLineLog(log or logging.getLogger(__name__))
+    config = Config()
+    files: list[str] = []
+    for base in ("jupyter_config", "jupyter_server_config"):
+        for loaded, name in Application._load_config_files(base, path=paths, log=one_line):
+            config.merge(loaded)
+            if name not in files:
+                files.append(name)
     if config_file:
         path = os.path.abspath(config_file)
         cls = JSONFileConfigLoader if path.endswith(".json") else PyFileConfigLoader

@@ -20,7 +20,6 @@ machines with the same layout, and free of absolute paths.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import hashlib
@@ -205,6 +204,8 @@ class EnvironmentListing:
 
     async def first_scan(self, timeout: float) -> None:
         """Wait (without blocking the event loop) up to ``timeout`` s for the first scan."""
+        import asyncio  # here: the command line imports this module for kernel names alone
+
         if self.ready:
             return
         future = self.refresh()

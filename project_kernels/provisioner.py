@@ -33,7 +33,8 @@ from .server_root import walk_root
 from .settings import Settings
 from .slurm.job import SlurmKernel
 from .validation import check_server_configuration
-from .warm import WarmPool, WarmSettings, warm_pool
+from .warm.pool import WarmPool, warm_pool
+from .warm.settings import WarmSettings
 
 __all__ = ["ProjectKernelProvisioner", "failure_memory"]
 

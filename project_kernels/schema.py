@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .choices import Choice
 from .decision import LaunchPlan
@@ -17,7 +17,9 @@ from .discovery import Candidate, is_within
 from .environments import Environment, Problem
 from .making.recipes import Recipe
 from .report import PROBLEM_LABELS
-from .slurm.job import SlurmKernel
+
+if TYPE_CHECKING:
+    from .slurm.job import SlurmKernel
 
 __all__ = [
     "JSON_SCHEMA",

@@ -148,7 +148,7 @@ def _warm_kernels() -> list[dict[str, Any]]:
     if not _serverapp:
         return []
     try:
-        from project_kernels.warm import existing_pool
+        from project_kernels.warm.pool import existing_pool
     except ImportError:
         return []
     pool = existing_pool(_serverapp[0].kernel_manager)

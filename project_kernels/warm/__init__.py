@@ -4,12 +4,6 @@ Opt-in (``c.ProjectKernels.warm_kernels``). One more way of carrying out a launc
 next to jupyter_client's own launch: :mod:`.pool` decides which warm kernel may stand in
 for a start, :mod:`.kernel` runs one, :mod:`.launcher` is what runs in it,
 :mod:`.spec` and :mod:`.fingerprint` say when two starts are interchangeable.
+
+Nothing is imported here: the configuration reads :mod:`.settings` without the pool.
 """
-
-from __future__ import annotations
-
-from .kernel import WarmKernel
-from .pool import WarmPool, existing_pool, warm_pool
-from .settings import WarmSettings
-
-__all__ = ["WarmKernel", "WarmPool", "WarmSettings", "existing_pool", "warm_pool"]
