@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .choices import Choice
 from .decision import LaunchPlan
 from .declarations import Declaration
 from .discovery import Candidate, is_within
@@ -19,6 +18,7 @@ from .making.recipes import Recipe
 from .report import PROBLEM_LABELS
 
 if TYPE_CHECKING:
+    from .choices import Choice
     from .slurm.job import SlurmKernel
 
 __all__ = [
