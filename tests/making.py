@@ -36,13 +36,32 @@ def tools_environ(home: Path) -> dict[str, str]:
     }
 
 
-def local_package(where: Path, name: str = "localdep", value: int = 42) -> Path:
-    """A local package that uv builds from its directory (what a project's own code is)."""
+def local_package(
+    where: Path, name: str = "localdep", value: int = 42, build_seconds: float = 0
+) -> Path:
+    """A local package that uv builds from its directory (what a project's own code is).
+
+    With ``build_seconds``, building its wheel takes at least that long (an in-tree build
+    backend around hatchling's), so that a test sees the build while it runs.
+    """
     package = where / name
     (package / name).mkdir(parents=True)
+    backend = 'build-backend = "hatchling.build"\n'
+    if build_seconds:
+        backend = 'build-backend = "slow_backend"\nbackend-path = ["_build"]\n'
+        (package / "_build").mkdir()
+        (package / "_build" / "slow_backend.py").write_text(
+            "import time\n"
+            "from hatchling.build import *  # noqa: F403\n"
+            "from hatchling.build import build_wheel as _build_wheel\n\n\n"
+            "def build_wheel(*args, **kwargs):\n"
+            f"    time.sleep({build_seconds!r})\n"
+            "    return _build_wheel(*args, **kwargs)\n"
+        )
     (package / "pyproject.toml").write_text(
         f'[project]\nname = "{name}"\nversion = "1.0"\n\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        f'[build-system]\nrequires = ["hatchling"]\n{backend}'
+        '\n[tool.hatch.build.targets.wheel]\npackages = ["' + name + '"]\n'
     )
     (package / name / "__init__.py").write_text(f"VALUE = {value}\n")
     return package

@@ -279,7 +279,8 @@ def making_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServ
     tmp = tmp_path_factory.mktemp("making-lab")
     root = Path(tempfile.mkdtemp(prefix="projects-"))
     try:
-        local_package(root)
+        # Its build takes 20 s: the cell runs while uv works, however slow the browser is.
+        local_package(root, build_seconds=20)
         project = uv_project(root, "survey")
         write_notebook(project / "notebooks" / "analysis.ipynb", "import sys\nprint(sys.prefix)")
         config = (

@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ class _Waiting:
 
     idents: list[bytes]
     message: dict[str, Any]
-    #: How much of the log this cell has shown.
+    #: The log this cell follows, and how much of it it has shown.
+    log: Path | None = None
     shown: int = 0
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
 
@@ -78,6 +80,8 @@ class MakingKernel:
         self.info = info
         self.instructions = instructions
         self.what = what
+        #: What earlier rounds of this start made (a ``uv sync``, then ipykernel added).
+        self.made: list[dict[str, Any]] = []
         self.session = Session(
             key=str(info.get("key", "")).encode(),
             signature_scheme=info.get("signature_scheme", "hmac-sha256"),
@@ -180,11 +184,13 @@ class MakingKernel:
         }
 
     def intro(self) -> str:
-        commands = "\n".join(f"  {c}" for c in self.what.get("commands", []))
-        return (
-            f"[project-kernels] Making {self.what.get('what', 'the environment')} for this "
-            f"notebook:\n{commands}\nThe kernel starts there when it is ready. The tools say:\n"
-        )
+        made = "".join(f"[project-kernels] Made {_described(w)}.\n" for w in self.made)
+        return made + self._making_text() + "The kernel starts there when it is ready.\n"
+
+    def _making_text(self) -> str:
+        commands = "".join(f"  {c}\n" for c in self.what.get("commands", []))
+        what = self.what.get("what", "the environment")
+        return f"[project-kernels] Making {what} for this notebook:\n{commands}"
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -295,15 +301,17 @@ class MakingKernel:
             self._reply_execute(idents, message, {"status": "ok"})
             return
         self.waiting = _Waiting(idents, message)
-        self.stream(self.intro(), message)
+        self.stream(self.intro() + "The tools say:\n", message)
 
     def _show_log(self, waiting: _Waiting) -> None:
         if self.log is None:
             return
+        if waiting.log != self.log:  # the next round's build: its log from the start
+            waiting.log, waiting.shown = self.log, 0
         try:
             with open(self.log, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
-                if size < waiting.shown:  # a new build began its log
+                if size < waiting.shown:  # the same build began its log again
                     waiting.shown = 0
                 handle.seek(waiting.shown)
                 data = handle.read()
@@ -360,8 +368,7 @@ class MakingKernel:
                 return  # a line being written: read it next time
             self.read_instructions += 1
             if "follow" in instruction:
-                self.log = Path(instruction["follow"])
-                self.what = {**self.what, **instruction.get("what", {})}
+                self._next_round(Path(instruction["follow"]), instruction.get("what", {}))
             if "exec" in instruction:
                 self.handover = Handover(
                     [str(a) for a in instruction["exec"]],
@@ -369,6 +376,18 @@ class MakingKernel:
                     str(instruction.get("note", "")),
                     bool(instruction.get("ok", True)),
                 )
+
+    def _next_round(self, log: Path, what: dict[str, Any]) -> None:
+        """Follow the build of ``what``; a round after the first tells a waiting cell so."""
+        next_round = self.log is not None and log != self.log
+        if next_round:
+            self.made.append(self.what)
+            if self.waiting is not None:
+                self._show_log(self.waiting)  # the end of the round before
+        self.log = log
+        self.what = {**self.what, **what}
+        if next_round and self.waiting is not None:
+            self.stream(self._making_text(), self.waiting.message)
 
     def _become(self, handover: Handover) -> None:
         """Close everything and exec the real kernel on the same connection file."""
@@ -388,6 +407,13 @@ class MakingKernel:
             if name in os.environ:
                 env.setdefault(name, os.environ[name])
         os.execve(handover.argv[0], handover.argv, env)
+
+
+def _described(what: Mapping[str, Any]) -> str:
+    """``the uv environment of /p (uv.lock) (uv sync)``: what a round made, and how."""
+    made = str(what.get("what", "the environment"))
+    commands = "; ".join(str(c) for c in what.get("commands", []))
+    return f"{made} ({commands})" if commands else made
 
 
 def _connection_file(argv: list[str]) -> str:
