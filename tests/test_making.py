@@ -117,7 +117,8 @@ def test_a_cloned_uv_project_runs_in_its_locked_environment_at_first_open(
     assert f"cd {project}; uv sync" in first.stdout
     assert "Installed" in first.stdout  # uv's own output
     # Then the second round, in the same cell: ipykernel added (the project lacks it).
-    assert f"[project-kernels] Making ipykernel in {project / '.venv'}" in first.stdout, first.stdout
+    second_round = f"[project-kernels] Making ipykernel in {project / '.venv'}"
+    assert second_round in first.stdout, first.stdout
     assert first.error is not None and first.error["ename"] == "EnvironmentReady", first
     assert f"the kernel now runs in {project / '.venv'}" in first.error["traceback"][0]
     assert runs_in(server, kernel, LOCAL).stdout.strip() == "42"
