@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from envfactory import copy_installation, make_tools, pyenv_python
 from jupyter import PROJECT_KERNELS_CONFIG, JupyterServer, running_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Servers stop on SIGINT even when the tests run as a background job.
+
+    A shell starts a background job (``cmd &``) with SIGINT ignored, and every process
+    the tests start would inherit that: jupyter_server (which installs no SIGINT handler
+    without a terminal) would then ignore the SIGINT that stops it, be killed 20 s later,
+    and leave its Slurm jobs behind. With a handler of Python's own here, the processes
+    the tests start begin with SIGINT's default.
+    """
+    del config
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
