@@ -70,6 +70,7 @@ def test_a_uv_environment_is_repaired_with_uv(tmp_path: Path) -> None:
     assert fix == f"Install it: uv pip install --python {tmp_path}/env/bin/python ipykernel"
 
 
+@pytest.mark.interpreter
 def test_system_site_packages_count_the_bases_ipykernel(
     tmp_path: Path, base_with_ipykernel: Path
 ) -> None:

@@ -325,6 +325,7 @@ def pin_in_shell(
     return project / ".venv"
 
 
+@pytest.mark.interpreter
 def test_pin_modules_records_what_the_shell_loaded(site: Site, tmp_path: Path) -> None:
     env = pin_in_shell(site, tmp_path / "proj", LIB_MODULE, PY_MODULE)
     assert read_declaration(env) == (LIB_MODULE, PY_MODULE)
@@ -337,6 +338,7 @@ def test_pin_modules_records_what_the_shell_loaded(site: Site, tmp_path: Path) -
     assert read_declaration(env) == ()
 
 
+@pytest.mark.interpreter
 def test_pin_modules_without_loaded_modules_says_what_to_do(site: Site, tmp_path: Path) -> None:
     make_env(tmp_path / ".venv", "uv", ipykernel=False)
     done = login_shell(site, f"{sys.executable} -m project_kernels pin-modules", tmp_path)
@@ -398,6 +400,7 @@ def hpc_server(
 
 
 @pytest.mark.slow
+@pytest.mark.interpreter
 def test_kernel_runs_with_the_declared_modules_loaded(
     site: Site, hpc_server: JupyterServer
 ) -> None:
@@ -414,6 +417,7 @@ def test_kernel_runs_with_the_declared_modules_loaded(
 
 
 @pytest.mark.slow
+@pytest.mark.interpreter
 def test_kernel_without_a_declaration_loads_no_modules(hpc_server: JupyterServer) -> None:
     kernel = hpc_server.kernel_for("plain/nb.ipynb")
     view = kernel_view(hpc_server, kernel)
@@ -423,6 +427,7 @@ def test_kernel_without_a_declaration_loads_no_modules(hpc_server: JupyterServer
 
 
 @pytest.mark.slow
+@pytest.mark.interpreter
 def test_a_missing_module_is_explained_in_the_notebook(hpc_server: JupyterServer) -> None:
     kernel = hpc_server.kernel_for("missing/nb.ipynb")
     result = hpc_server.execute(kernel, "import hpcpkg")
@@ -435,6 +440,7 @@ def test_a_missing_module_is_explained_in_the_notebook(hpc_server: JupyterServer
 
 
 @pytest.mark.slow
+@pytest.mark.interpreter
 def test_ten_kernels_started_at_once_load_the_modules_once(
     site: Site, hpc_server: JupyterServer, tmp_path: Path
 ) -> None:

@@ -22,7 +22,9 @@ from envfactory import make_env
 from jupyter import clean_environ, write_notebook
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 
-pytestmark = pytest.mark.slow
+#: What these tests check depends on the interpreter running them (CI runs them from a
+#: fresh virtual environment too).
+pytestmark = [pytest.mark.slow, pytest.mark.interpreter]
 
 CODE = "import sys, os; print(sys.prefix); print(os.environ.get('VIRTUAL_ENV'))"
 

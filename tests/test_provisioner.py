@@ -108,6 +108,7 @@ def test_environments_of_other_python_versions(
     assert where(server, kernel)["version"] == [int(p) for p in version.split(".")]
 
 
+@pytest.mark.interpreter
 def test_system_site_packages_sees_the_bases_packages(
     project: Path, server: JupyterServer, base_with_ipykernel: Path
 ) -> None:
@@ -278,6 +279,7 @@ def test_kernels_api_without_a_path_walks_from_the_root(
     assert where(server, response.json()["id"])["prefix"] == str(project / ".venv")
 
 
+@pytest.mark.interpreter
 def test_a_server_running_inside_a_venv_does_not_leak_it(project: Path, tmp_path: Path) -> None:
     make_env(project / ".venv")
     stale = {
