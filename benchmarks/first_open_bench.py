@@ -59,6 +59,9 @@ def make_template(work: Path, uv: str) -> Path:
     (package / "localdep" / "__init__.py").write_text("VALUE = 42\n")
     template = work / "template"
     template.mkdir()
+    # The template locks from beside the projects' parent: "../localdep" must resolve there
+    # as it does in each copy under root/.
+    (work / "localdep").symlink_to(package, target_is_directory=True)
     (template / "pyproject.toml").write_text(
         '[project]\nname = "survey"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
         'dependencies = ["localdep"]\n\n[tool.uv]\npackage = false\n\n'
