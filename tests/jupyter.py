@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -157,6 +158,18 @@ class JupyterServer:
 
     def interrupt(self, kernel_id: str) -> requests.Response:
         return self.request("POST", f"/api/kernels/{kernel_id}/interrupt")
+
+    def interrupted_sleep(self, kernel_id: str, after: float = 3.0) -> tuple[ExecuteResult, float]:
+        """Run a minute's sleep, interrupted through the server after ``after`` seconds.
+
+        Returns the cell's result and how long it ran.
+        """
+        timer = threading.Timer(after, lambda: self.interrupt(kernel_id))
+        timer.start()
+        began = time.monotonic()
+        result = self.execute(kernel_id, "import time\ntime.sleep(60)")
+        timer.join()
+        return result, time.monotonic() - began
 
     def kernel(self, kernel_id: str) -> dict[str, Any]:
         return dict(self.request("GET", f"/api/kernels/{kernel_id}").json())
